@@ -1,0 +1,44 @@
+/*
+ * ctx.h - the mount context shared by the daemon's FUSE modules.
+ *
+ * All mutable state of a mount lives here, reached from a request through
+ * fs_ctx(); there are no file-scope mutable globals.
+ */
+#ifndef SWAFS_CTX_H
+#define SWAFS_CTX_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/inode.h"
+
+struct fs_ctx {
+	struct ino_table *itab;	/* owns the backing root descriptor */
+	double timeout;		/* kernel entry/attr cache, seconds */
+	bool as_caller;		/* create objects as the requesting uid/gid */
+};
+
+_Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t),
+	       "FUSE inode numbers carry struct ino pointers");
+
+static inline struct fs_ctx *fs_ctx(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The entry behind a FUSE inode number (the root is FUSE_ROOT_ID). */
+static inline struct ino *fs_ino(struct fs_ctx *ctx, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return ino_root(ctx->itab);
+	return (struct ino *)(uintptr_t)ino;
+}
+
+static inline fuse_ino_t fs_nodeid(struct fs_ctx *ctx, struct ino *i)
+{
+	return i == ino_root(ctx->itab) ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
+}
+
+#endif

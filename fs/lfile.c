@@ -1,0 +1,463 @@
+/*
+ * lfile.c - live tree: open files and directories.
+ *
+ * Read and write use the open file's own backing descriptor and take no
+ * lock of the daemon's: requests on different files, and on one file, run
+ * in parallel and the backing filesystem orders them as it would without
+ * the mount.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/cred.h"
+#include "fs/lfile.h"
+#include "fs/live.h"
+
+struct lfile {
+	int fd;			/* backing descriptor, immutable */
+	struct ino *ino;	/* holds one ino_fd_get() pin until release */
+};
+
+struct ldir {
+	pthread_mutex_t lock;	/* serialises the fields below */
+	DIR *dp;
+	off_t off;		/* offset the stream is positioned at */
+	struct dirent *ent;	/* read but not yet returned, or NULL */
+};
+
+static void reply_rc(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+static struct lfile *lfile_of(const struct fuse_file_info *fi)
+{
+	return (struct lfile *)(uintptr_t)fi->fh;
+}
+
+int lfile_fd(const struct fuse_file_info *fi)
+{
+	return lfile_of(fi)->fd;
+}
+
+/*
+ * Flags for the backing open.  O_DIRECT is not passed on: FUSE request
+ * buffers are not aligned for it.  The kernel still bypasses its page cache
+ * for the file (direct_io), which is what the caller asked for.
+ */
+static int lfile_backing_flags(int flags)
+{
+	return (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT)) |
+	       O_CLOEXEC;
+}
+
+static void lfile_set_fi(struct fuse_file_info *fi, struct lfile *f)
+{
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = !!(fi->flags & O_DIRECT);
+	/* Every change goes through this mount, so cached pages stay true. */
+	fi->keep_cache = 1;
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+}
+
+/* Wrap backing fd for ino, pinning the inode's descriptor.  Consumes fd. */
+static int lfile_new(struct fs_ctx *ctx, struct ino *i, int fd,
+		     struct lfile **out)
+{
+	struct lfile *f = malloc(sizeof(*f));
+	int pfd;
+
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	pfd = ino_fd_get(ctx->itab, i);
+	if (pfd < 0) {
+		free(f);
+		close(fd);
+		return pfd;
+	}
+	f->fd = fd;
+	f->ino = i;
+	*out = f;
+	return 0;
+}
+
+static void lfile_free(struct fs_ctx *ctx, struct lfile *f)
+{
+	close(f->fd);
+	ino_fd_put(ctx->itab, f->ino);
+	free(f);
+}
+
+static int lfile_do_open(struct fs_ctx *ctx, fuse_ino_t ino, int flags,
+			 struct lfile **out)
+{
+	struct ino *i = fs_ino(ctx, ino);
+	char path[LIVE_PROC_PATH_MAX];
+	int pfd, fd;
+
+	pfd = ino_fd_get(ctx->itab, i);
+	if (pfd < 0)
+		return pfd;
+	live_proc_path(pfd, path, sizeof(path));
+	fd = open(path, lfile_backing_flags(flags));
+	if (fd < 0)
+		fd = -errno;
+	ino_fd_put(ctx->itab, i);
+	if (fd < 0)
+		return fd;
+	return lfile_new(ctx, i, fd, out);
+}
+
+void lfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx(req);
+	struct lfile *f;
+	int rc = lfile_do_open(ctx, ino, fi->flags, &f);
+
+	if (rc < 0)
+		return reply_rc(req, rc);
+	lfile_set_fi(fi, f);
+	if (fuse_reply_open(req, fi) < 0)
+		lfile_free(ctx, f);
+}
+
+static int lfile_do_create(fuse_req_t req, fuse_ino_t parent,
+			   const char *name, mode_t mode, int flags,
+			   struct fuse_entry_param *e, struct lfile **out)
+{
+	struct fs_ctx *ctx = fs_ctx(req);
+	struct ino *p = fs_ino(ctx, parent), *i;
+	struct cred_saved cs;
+	struct stat st;
+	int pfd, fd, rc;
+
+	if (!live_name_ok(name))
+		return -EINVAL;
+	pfd = ino_fd_get(ctx->itab, p);
+	if (pfd < 0)
+		return pfd;
+	fd = cred_enter(req, &cs);
+	if (fd == 0) {
+		fd = openat(pfd, name, lfile_backing_flags(flags) | O_CREAT |
+			    (flags & O_EXCL) | O_NOFOLLOW, mode);
+		fd = fd < 0 ? -errno : fd;
+		cred_leave(&cs);
+	}
+	ino_fd_put(ctx->itab, p);
+	if (fd < 0)
+		return fd;
+	rc = ino_lookup_fd(ctx->itab, fd, &st, &i);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	live_fill_entry(ctx, i, &st, e);
+	rc = lfile_new(ctx, i, fd, out);
+	if (rc < 0)
+		ino_forget(ctx->itab, i, 1);
+	return rc;
+}
+
+void lfile_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx(req);
+	struct fuse_entry_param e;
+	struct lfile *f;
+	int rc = lfile_do_create(req, parent, name, mode, fi->flags, &e, &f);
+
+	if (rc < 0)
+		return reply_rc(req, rc);
+	lfile_set_fi(fi, f);
+	if (fuse_reply_create(req, &e, fi) < 0) {
+		lfile_free(ctx, f);
+		ino_forget(ctx->itab, fs_ino(ctx, e.ino), 1);
+	}
+}
+
+void lfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = lfile_fd(fi);
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void lfile_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	ssize_t n;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = lfile_fd(fi);
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, bufv, 0);
+	if (n < 0)
+		return reply_rc(req, (int)n);
+	fuse_reply_write(req, (size_t)n);
+}
+
+void lfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* Closing a duplicate reports the backing filesystem's close-time
+	 * errors (NFS, quota) to the application's close(). */
+	int fd = dup(lfile_fd(fi));
+
+	if (fd < 0)
+		return reply_rc(req, -errno);
+	reply_rc(req, close(fd) < 0 ? -errno : 0);
+}
+
+void lfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	lfile_free(fs_ctx(req), lfile_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+void lfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi)
+{
+	int rc = datasync ? fdatasync(lfile_fd(fi)) : fsync(lfile_fd(fi));
+
+	reply_rc(req, rc < 0 ? -errno : 0);
+}
+
+void lfile_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		     off_t len, struct fuse_file_info *fi)
+{
+	int rc = fallocate(lfile_fd(fi), mode, off, len);
+
+	reply_rc(req, rc < 0 ? -errno : 0);
+}
+
+void lfile_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi)
+{
+	off_t res = lseek(lfile_fd(fi), off, whence);
+
+	if (res < 0)
+		return reply_rc(req, -errno);
+	fuse_reply_lseek(req, res);
+}
+
+void lfile_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			   off_t off_out, struct fuse_file_info *fi_out,
+			   size_t len, int flags)
+{
+	ssize_t n = copy_file_range(lfile_fd(fi_in), &off_in, lfile_fd(fi_out),
+				    &off_out, len, (unsigned)flags);
+
+	if (n < 0)
+		return reply_rc(req, -errno);
+	fuse_reply_write(req, (size_t)n);
+}
+
+void lfile_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		 struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		 size_t in_bufsz, size_t out_bufsz)
+{
+	/* Backing ioctls could change data behind the checkpoint engine. */
+	fuse_reply_err(req, ENOTTY);
+}
+
+static struct ldir *ldir_of(const struct fuse_file_info *fi)
+{
+	return (struct ldir *)(uintptr_t)fi->fh;
+}
+
+static int lfile_do_opendir(struct fs_ctx *ctx, fuse_ino_t ino,
+			    struct ldir **out)
+{
+	struct ino *i = fs_ino(ctx, ino);
+	struct ldir *d;
+	int pfd, fd, rc = 0;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	pfd = ino_fd_get(ctx->itab, i);
+	if (pfd < 0) {
+		free(d);
+		return pfd;
+	}
+	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ino_fd_put(ctx->itab, i);
+	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		return rc;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	*out = d;
+	return 0;
+}
+
+void lfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ldir *d = NULL;
+	int rc = lfile_do_opendir(fs_ctx(req), ino, &d);
+
+	if (rc < 0)
+		return reply_rc(req, rc);
+	fi->fh = (uintptr_t)d;
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	if (fuse_reply_open(req, fi) < 0) {
+		closedir(d->dp);
+		free(d);
+	}
+}
+
+static bool is_dot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/*
+ * Add one entry to a readdirplus reply, looking it up first.  Returns the
+ * bytes used, 0 when it did not fit (its lookup undone), or -errno.
+ */
+static ssize_t ldir_add_plus(fuse_req_t req, struct ino *dir, char *p,
+			     size_t rem, const struct dirent *de)
+{
+	struct fs_ctx *ctx = fs_ctx(req);
+	struct fuse_entry_param e;
+	struct ino *i = NULL;
+	struct stat st;
+	size_t n;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	if (is_dot(de->d_name)) {
+		e.attr.st_ino = de->d_ino;
+		e.attr.st_mode = (mode_t)de->d_type << 12;
+	} else {
+		rc = ino_lookup(ctx->itab, dir, de->d_name, &st, &i);
+		if (rc < 0)
+			return rc;
+		live_fill_entry(ctx, i, &st, &e);
+	}
+	n = fuse_add_direntry_plus(req, p, rem, de->d_name, &e, de->d_off);
+	if (n <= rem)
+		return (ssize_t)n;
+	if (i)
+		ino_forget(ctx->itab, i, 1);
+	return 0;
+}
+
+static ssize_t ldir_add(fuse_req_t req, char *p, size_t rem,
+			const struct dirent *de)
+{
+	struct stat st = { .st_ino = de->d_ino,
+			   .st_mode = (mode_t)de->d_type << 12 };
+	size_t n = fuse_add_direntry(req, p, rem, de->d_name, &st, de->d_off);
+
+	return n <= rem ? (ssize_t)n : 0;
+}
+
+/* Fill buf with entries from offset off; returns bytes used or -errno. */
+static ssize_t ldir_fill_locked(fuse_req_t req, struct ldir *d, struct ino *dir,
+				char *buf, size_t size, off_t off, bool plus)
+{
+	size_t rem = size;
+	ssize_t n;
+
+	if (off != d->off) {
+		seekdir(d->dp, off);
+		d->ent = NULL;
+		d->off = off;
+	}
+	for (;;) {
+		if (!d->ent) {
+			errno = 0;
+			d->ent = readdir(d->dp);
+			if (!d->ent) {
+				if (errno && rem == size)
+					return -errno;
+				break;
+			}
+		}
+		n = plus ? ldir_add_plus(req, dir, buf + (size - rem), rem, d->ent)
+			 : ldir_add(req, buf + (size - rem), rem, d->ent);
+		if (n == 0)
+			break;
+		/* -ENOENT: removed since readdir saw it, so skip it */
+		if (n < 0 && n != -ENOENT) {
+			if (rem == size)
+				return n;
+			break;
+		}
+		if (n > 0)
+			rem -= (size_t)n;
+		d->off = d->ent->d_off;
+		d->ent = NULL;
+	}
+	return (ssize_t)(size - rem);
+}
+
+static void ldir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi, bool plus)
+{
+	struct ldir *d = ldir_of(fi);
+	char *buf = malloc(size);
+	ssize_t n;
+
+	if (!buf)
+		return reply_rc(req, -ENOMEM);
+	pthread_mutex_lock(&d->lock);
+	n = ldir_fill_locked(req, d, fs_ino(fs_ctx(req), ino), buf, size, off,
+			     plus);
+	pthread_mutex_unlock(&d->lock);
+	if (n < 0)
+		reply_rc(req, (int)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+void lfile_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	ldir_read(req, ino, size, off, fi, false);
+}
+
+void lfile_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	ldir_read(req, ino, size, off, fi, true);
+}
+
+void lfile_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	struct ldir *d = ldir_of(fi);
+
+	closedir(d->dp);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+void lfile_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi)
+{
+	int fd = dirfd(ldir_of(fi)->dp);
+	int rc = datasync ? fdatasync(fd) : fsync(fd);
+
+	reply_rc(req, rc < 0 ? -errno : 0);
+}

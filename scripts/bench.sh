@@ -1,0 +1,498 @@
+#!/usr/bin/env bash
+# swafs benchmark: the same workloads on a plain directory ("native") and on a
+# swafs mount whose backing directory sits on the same disk, then one table
+# with native, swafs, the ratio swafs/native and the target from the issue.
+#
+#   make bench                      (builds, then runs this script as root)
+#   BENCH_SIZE=256M BENCH_RUNTIME=5 bash scripts/bench.sh
+#
+# Knobs (environment):
+#   BENCH_DIR      where the data goes; must be a real disk, not tmpfs
+#                  (default /var/tmp/swafs-bench.$$; an existing directory
+#                  gets a private subdirectory; only what we made is removed)
+#   BENCH_SIZE     size of the big file for the sequential/random runs (1G)
+#   BENCH_RUNTIME  seconds of each random 4 KiB run (20)
+#   BENCH_FILES    number of 4 KiB files in the small-file tree (20000)
+#   BENCH_DIRS     directories they are spread over (100)
+#   BENCH_OPTS     extra -o options for swafs, e.g. "block_size=64k"
+#   BENCH_OUT      also write the table here (default build/bench-last.txt)
+#   BENCH_ONLY     run only these workloads, e.g. "create stat" (default all)
+#   BENCH_STRICT   1: exit 1 when a target is missed (default 0: report only)
+#   SWAFS          daemon binary (default bin/swafs of this tree)
+#
+# Adding a workload: write bench_NAME(), which measures with on_native /
+# on_swafs and reports with `row`, and append NAME to WORKLOADS below. Helpers:
+# cold SIDE (drop caches; swafs also gets a fresh mount), settle (sync),
+# need_bigfile / need_tree (untimed setup), swafs_mount / swafs_umount.
+# shellcheck disable=SC2317  # functions reached only through traps/indirection
+set -eu
+set -o pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LIB=$ROOT/scripts/bench-lib
+SWAFS=${SWAFS:-$ROOT/bin/swafs}
+SIZE=${BENCH_SIZE:-1G}
+RUNTIME=${BENCH_RUNTIME:-20}
+NFILES=${BENCH_FILES:-20000}
+NDIRS=${BENCH_DIRS:-100}
+OPTS=${BENCH_OPTS:-}
+OUT=${BENCH_OUT:-$ROOT/build/bench-last.txt}
+STRICT=${BENCH_STRICT:-0}
+FILESIZE=4096
+
+WORKLOADS="seq_write seq_read rand_write rand_read create stat tar"
+# shellcheck disable=SC2116,SC2086  # squeeze white space
+ONLY=" $(echo ${BENCH_ONLY:-$WORKLOADS}) "
+
+# ---------------------------------------------------------------- utilities
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+now() { printf '%s\n' "$EPOCHREALTIME"; }
+fs_type() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+
+# ------------------------------------------------------------ state, cleanup
+
+WORK=			# everything we create on disk lives under here
+WORK_OWNED=0		# 1: we created $WORK and may remove it
+TMP=			# logs, fio JSON, the table being built
+MNT='' BACKING='' NATIVE=''
+SWAFS_PID=		# the daemon we started, if running
+MOUNTED=0
+DROP_WARNED=0
+T_START=$(now)
+
+is_mounted() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM HUP
+	if [ -n "$MNT" ] && is_mounted "$MNT"; then
+		fusermount3 -u "$MNT" 2>/dev/null ||
+			{ sleep 1; fusermount3 -u "$MNT" 2>/dev/null; } ||
+			umount -l "$MNT" 2>/dev/null
+	fi
+	if [ -n "$SWAFS_PID" ]; then
+		stop_daemon
+	fi
+	if [ "$rc" -ne 0 ] && [ -n "$TMP" ] && [ -s "$TMP/swafs.log" ]; then
+		say "last lines of the swafs log:"
+		tail -n 20 "$TMP/swafs.log" >&2
+	fi
+	if [ -n "$MNT" ] && is_mounted "$MNT"; then
+		say "warning: '$MNT' is still mounted; leaving '$WORK' in place"
+	else
+		if [ "$WORK_OWNED" = 1 ]; then
+			rm -rf "$WORK"
+		fi
+		[ -n "$TMP" ] && rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# Wait for our daemon to exit after an unmount; kill it (by PID) if it hangs.
+stop_daemon() {
+	local _
+	for _ in $(seq 50); do
+		kill -0 "$SWAFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SWAFS_PID" 2>/dev/null; then
+		say "warning: swafs (pid $SWAFS_PID) did not exit after unmount; killing it"
+		kill "$SWAFS_PID" 2>/dev/null
+		sleep 1
+		kill -9 "$SWAFS_PID" 2>/dev/null
+	fi
+	wait "$SWAFS_PID" 2>/dev/null
+	SWAFS_PID=
+}
+
+# ------------------------------------------------------------ swafs control
+
+swafs_mount() {
+	local _
+	[ "$MOUNTED" = 0 ] || die "swafs_mount: already mounted"
+	# shellcheck disable=SC2086
+	"$SWAFS" "$BACKING" "$MNT" ${OPTS:+-o "$OPTS"} -f >>"$TMP/swafs.log" 2>&1 &
+	SWAFS_PID=$!
+	for _ in $(seq 100); do
+		if awk -v m="$MNT" '$2 == m && $3 == "fuse.swafs" { f = 1 }
+				END { exit !f }' /proc/self/mounts; then
+			MOUNTED=1
+			return 0
+		fi
+		if ! kill -0 "$SWAFS_PID" 2>/dev/null; then
+			wait "$SWAFS_PID" 2>/dev/null || true
+			SWAFS_PID=
+			die "swafs exited before the mount appeared (see log above)"
+		fi
+		sleep 0.1
+	done
+	die "'$MNT' did not show up as fuse.swafs within 10 s"
+}
+
+swafs_umount() {
+	[ "$MOUNTED" = 1 ] || return 0
+	fusermount3 -u "$MNT" || { sleep 1; fusermount3 -u "$MNT"; } ||
+		die "cannot unmount '$MNT'"
+	MOUNTED=0
+	stop_daemon
+}
+
+# ------------------------------------------------------ cache and run helpers
+
+settle() { sync; }
+
+drop_caches() {
+	sync
+	if ! { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+		if [ "$DROP_WARNED" = 0 ]; then
+			say "warning: cannot drop caches (not root?): 'cold' rows are not cold"
+			DROP_WARNED=1
+		fi
+	fi
+}
+
+# cold native|swafs: page cache, dentries and inodes dropped; for swafs also a
+# fresh mount, so the kernel's FUSE attribute/entry caches and the daemon's own
+# state start empty.
+cold() {
+	if [ "$1" = swafs ]; then
+		swafs_umount
+		drop_caches
+		swafs_mount
+	else
+		drop_caches
+	fi
+}
+
+# on_native FN ARGS... / on_swafs FN ARGS...: run FN SIDE DIR ARGS..., where DIR
+# is the directory to work in on that side, and leave what FN printed (one
+# number per line) in R. Not via $(...): FN may remount, and a subshell would
+# lose track of the daemon it started.
+R=
+on_native() { on_side native "$NATIVE" "$@"; }
+on_swafs() {
+	[ "$MOUNTED" = 1 ] || swafs_mount
+	on_side swafs "$MNT" "$@"
+}
+on_side() {
+	local side=$1 dir=$2 fn=$3
+	shift 3
+	"$fn" "$side" "$dir" "$@" >"$TMP/result"
+	R=$(cat "$TMP/result")
+}
+
+# fio_run NAME FILE DDIR METRIC FIO-ARGS...: one psync job, prints the metric
+fio_run() {
+	local name=$1 file=$2 ddir=$3 metric=$4
+	shift 4
+	fio --name="$name" --filename="$file" --ioengine=psync --numjobs=1 \
+		--output-format=json --output="$TMP/$name.json" "$@" >/dev/null ||
+		die "fio '$name' failed on '$file'"
+	python3 "$LIB/tree.py" fio "$TMP/$name.json" "$ddir" "$metric"
+}
+
+# need_bigfile SIDE DIR: the BENCH_SIZE file exists (made untimed if missing)
+need_bigfile() {
+	[ -f "$2/big.dat" ] && return 0
+	say "  laying out $SIZE file on $1"
+	fio_run layout "$2/big.dat" write bw --rw=write --bs=1M --size="$SIZE" \
+		--end_fsync=1 >/dev/null
+}
+
+# need_tree SIDE DIR: the small-file tree exists (made untimed if missing)
+need_tree() {
+	[ -d "$2/tree" ] && return 0
+	say "  creating the $NFILES-file tree on $1"
+	mkdir "$2/tree"
+	python3 "$LIB/tree.py" create "$2/tree" "$NDIRS" "$NFILES" "$FILESIZE" >/dev/null
+	settle
+}
+
+# -------------------------------------------------------------- the table
+
+# row NAME NATIVE SWAFS UNIT KIND TARGET
+#   KIND tput: throughput, higher is better, met when swafs/native >= TARGET
+#   KIND time: a duration, lower is better, met when swafs/native <= TARGET
+#   TARGET "-" for a row that is only reported
+row() {
+	local name=$1 nat=$2 sw=$3 unit=$4 kind=$5 target=$6
+	awk -v name="$name" -v nat="$nat" -v sw="$sw" -v unit="$unit" \
+	    -v kind="$kind" -v target="$target" 'BEGIN {
+		ratio = (nat + 0 > 0) ? sprintf("%.2f", sw / nat) : "n/a"
+		if (target == "-") { tgt = "-"; res = "-" }
+		else if (ratio == "n/a") { tgt = target; res = "n/a" }
+		else if (kind == "tput") {
+			tgt = ">= " target; res = (sw / nat >= target) ? "met" : "MISSED"
+		} else {
+			tgt = "<= " target; res = (sw / nat <= target) ? "met" : "MISSED"
+		}
+		printf "%-30s %-5s %10s %10s %7s  %-4s %8s  %s\n",
+			name, unit, nat, sw, ratio, kind, tgt, res
+	}' >>"$TMP/rows"
+	say "  $(tail -n 1 "$TMP/rows")"
+}
+
+print_table() {
+	local kernel fstype dev rev
+	kernel=$(uname -r)
+	fstype=$(fs_type "$WORK")
+	dev=$(df -P "$WORK" | awk 'NR == 2 { print $1 }')
+	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)
+	if [ "$rev" != none ] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null; then
+		rev="$rev+dirty"
+	fi
+	cat <<EOF
+swafs benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  rev $rev  kernel $kernel  cpus $(nproc)
+data: $WORK ($fstype on $dev; native dir and swafs backing dir side by side)
+BENCH_SIZE=$SIZE BENCH_RUNTIME=$RUNTIME BENCH_FILES=$NFILES BENCH_DIRS=$NDIRS BENCH_OPTS='$OPTS'
+ratio = swafs / native on every row.
+  kind tput: throughput (MB/s, IOPS), higher is better; target is a minimum ratio.
+  kind time: seconds, lower is better; target is a maximum ratio.
+fio: psync, one job, buffered; seq rows use 1 MiB requests (write includes the
+end fsync), rand rows 4 KiB for ${RUNTIME} s. "cold": caches dropped and, for
+swafs, a fresh mount. create/stat/tar: ${NFILES} x 4 KiB files in ${NDIRS} dirs,
+one process, no fsync in the timed part; tar is "tar -cf - | cat >/dev/null".
+
+EOF
+	printf '%-30s %-5s %10s %10s %7s  %-4s %8s  %s\n' \
+		workload unit native swafs ratio kind target result
+	cat "$TMP/rows"
+	echo
+	awk '$NF == "met" { m++ } $NF == "MISSED" { x++ }
+		END { printf "targets: %d met, %d missed\n", m, x }' "$TMP/rows"
+}
+
+# -------------------------------------------------------------- workloads
+
+m_seq_write() {
+	rm -f "$2/big.dat"
+	settle
+	fio_run seqwrite "$2/big.dat" write bw --rw=write --bs=1M --size="$SIZE" \
+		--end_fsync=1
+}
+bench_seq_write() {
+	local n s
+	on_native m_seq_write
+	n=$R
+	on_swafs m_seq_write
+	s=$R
+	row "seq write 1M ($SIZE)" "$n" "$s" MB/s tput 0.9
+}
+
+m_seq_read() {
+	need_bigfile "$1" "$2"
+	cold "$1"
+	fio_run seqread "$2/big.dat" read bw --rw=read --bs=1M --size="$SIZE"
+}
+bench_seq_read() {
+	local n s
+	on_native m_seq_read
+	n=$R
+	on_swafs m_seq_read
+	s=$R
+	row "seq read 1M, cold ($SIZE)" "$n" "$s" MB/s tput 0.9
+}
+
+m_rand_write() {
+	need_bigfile "$1" "$2"
+	settle
+	fio_run randwrite "$2/big.dat" write iops --rw=randwrite --bs=4k \
+		--size="$SIZE" --time_based --runtime="$RUNTIME"
+}
+bench_rand_write() {
+	local n s
+	on_native m_rand_write
+	n=$R
+	on_swafs m_rand_write
+	s=$R
+	row "rand write 4K (${RUNTIME}s)" "$n" "$s" IOPS tput 0.10
+}
+
+m_rand_read() {
+	need_bigfile "$1" "$2"
+	cold "$1"
+	fio_run randread "$2/big.dat" read iops --rw=randread --bs=4k \
+		--size="$SIZE" --time_based --runtime="$RUNTIME"
+}
+bench_rand_read() {
+	local n s
+	on_native m_rand_read
+	n=$R
+	on_swafs m_rand_read
+	s=$R
+	row "rand read 4K, cold (${RUNTIME}s)" "$n" "$s" IOPS tput 0.8
+	# the big files are not needed any more: free the disk for what follows
+	rm -f "$NATIVE/big.dat" "$BACKING/big.dat"
+}
+
+m_create() {
+	local t
+	rm -rf "$2/tree"
+	settle
+	mkdir "$2/tree"
+	t=$(python3 "$LIB/tree.py" create "$2/tree" "$NDIRS" "$NFILES" "$FILESIZE")
+	settle
+	echo "$t"
+}
+bench_create() {
+	local n s
+	on_native m_create
+	n=$R
+	on_swafs m_create
+	s=$R
+	row "create $NFILES x 4K files" "$n" "$s" s time 3
+}
+
+m_stat() {
+	need_tree "$1" "$2"
+	cold "$1"
+	python3 "$LIB/tree.py" stat "$2/tree"		# cold
+	python3 "$LIB/tree.py" stat "$2/tree"		# warm
+}
+bench_stat() {
+	local n s
+	on_native m_stat
+	n=$R
+	on_swafs m_stat
+	s=$R
+	# shellcheck disable=SC2086
+	set -- $n $s
+	row "stat all, cold" "$1" "$3" s time -
+	row "stat all, warm" "$2" "$4" s time 1.5
+}
+
+# tar_once DIR: seconds for tar -cf - DIR | cat (GNU tar skips reading file
+# data when it writes straight to /dev/null, hence the cat)
+tar_once() {
+	local t0 t1 rc=0
+	t0=$(now)
+	tar -C "$1" -cf - tree 2>"$TMP/tar.err" | cat >/dev/null || rc=$?
+	t1=$(now)
+	if [ "$rc" -eq 1 ]; then
+		say "warning: tar exit 1 in '$1': $(head -n 1 "$TMP/tar.err")"
+	elif [ "$rc" -ne 0 ]; then
+		cat "$TMP/tar.err" >&2
+		die "tar failed in '$1'"
+	fi
+	elapsed "$t0" "$t1"
+}
+m_tar() {
+	need_tree "$1" "$2"
+	cold "$1"
+	tar_once "$2"		# cold
+	tar_once "$2"		# warm
+}
+bench_tar() {
+	local n s
+	on_native m_tar
+	n=$R
+	on_swafs m_tar
+	s=$R
+	# shellcheck disable=SC2086
+	set -- $n $s
+	row "tar tree, cold" "$1" "$3" s time 2
+	row "tar tree, warm" "$2" "$4" s time 2
+}
+
+# -------------------------------------------------------------- checks, setup
+
+preflight() {
+	local w
+	# shellcheck disable=SC2086
+	for w in $ONLY; do
+		case " $WORKLOADS " in
+		*" $w "*) ;;
+		*) die "BENCH_ONLY: unknown workload '$w' (known: $WORKLOADS)" ;;
+		esac
+	done
+	[ -x "$SWAFS" ] || die "no daemon at '$SWAFS': run 'make' first"
+	for w in fio python3 tar fusermount3 awk; do
+		command -v "$w" >/dev/null ||
+			die "'$w' not found: run 'make deps' (scripts/install-deps.sh)"
+	done
+	[ -e /dev/fuse ] || die "/dev/fuse is missing: FUSE is not available here"
+	case "$RUNTIME" in
+	'' | *[!0-9]*) die "BENCH_RUNTIME must be whole seconds, not '$RUNTIME'" ;;
+	esac
+	case "$NFILES$NDIRS" in
+	*[!0-9]*) die "BENCH_FILES and BENCH_DIRS must be numbers" ;;
+	esac
+	[ "$NDIRS" -gt 0 ] || die "BENCH_DIRS must be at least 1"
+	numfmt --from=iec "$SIZE" >/dev/null 2>&1 ||
+		die "BENCH_SIZE '$SIZE' is not a size like 1G or 256M"
+}
+
+setup_dirs() {
+	local base=${BENCH_DIR:-/var/tmp/swafs-bench.$$} fstype
+	case "$base" in
+	*[[:space:]]*) die "BENCH_DIR must not contain white space: '$base'" ;;
+	esac
+	if [ -e "$base" ]; then
+		[ -d "$base" ] || die "BENCH_DIR '$base' is not a directory"
+		WORK=$(mktemp -d "$base/swafs-bench.XXXXXX")
+	else
+		mkdir -p "$base"
+		WORK=$(cd "$base" && pwd)
+	fi
+	WORK_OWNED=1
+	TMP=$WORK/tmp
+	NATIVE=$WORK/native
+	BACKING=$WORK/backing
+	MNT=$WORK/mnt
+	mkdir "$TMP" "$NATIVE" "$BACKING" "$MNT"
+	: >"$TMP/rows"
+
+	fstype=$(fs_type "$WORK")
+	case "$fstype" in
+	tmpfs | ramfs | fuse* | overlayfs | nfs*)
+		die "'$WORK' is on $fstype; point BENCH_DIR at a local disk (e.g. /var/tmp)" ;;
+	esac
+	check_space
+}
+
+# Both sides keep their big file until the random-read run, then their trees:
+# 2 x size + 2 x files x (data + inode/dirent overhead) + 512 MiB of slack.
+check_space() {
+	local size need avail
+	size=$(numfmt --from=iec "$SIZE")
+	need=$((2 * size + 2 * NFILES * (FILESIZE + 4096) + 512 * 1024 * 1024))
+	avail=$(df -P -B1 "$WORK" | awk 'NR == 2 { print $4 }')
+	if [ "$avail" -lt "$need" ]; then
+		die "not enough free space in '$WORK': need $(numfmt --to=iec "$need"), have $(numfmt --to=iec "$avail") (lower BENCH_SIZE/BENCH_FILES or set BENCH_DIR)"
+	fi
+	say "data in '$WORK' ($(fs_type "$WORK"), $(numfmt --to=iec "$avail") free, need $(numfmt --to=iec "$need"))"
+}
+
+# -------------------------------------------------------------- main
+
+preflight
+setup_dirs
+swafs_mount
+for w in $WORKLOADS; do
+	case "$ONLY" in
+	*" $w "*) ;;
+	*) continue ;;
+	esac
+	say "$w"
+	"bench_$w"
+done
+swafs_umount
+
+mkdir -p "$(dirname "$OUT")"
+print_table | tee "$OUT"
+say "table written to '$OUT'; took $(elapsed "$T_START" "$(now)" | cut -d. -f1) s"
+if [ "$STRICT" = 1 ] && grep -q 'MISSED$' "$TMP/rows"; then
+	exit 1
+fi
+exit 0
