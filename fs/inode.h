@@ -23,8 +23,10 @@ struct ino_table;
 struct ino;
 
 /*
- * Create a table whose root is the directory open at root_fd.  The table
- * takes ownership of root_fd.  fd_limit bounds the cached descriptors of
+ * Create a table whose root is the directory open at root_fd, which should
+ * not be an O_PATH descriptor (open_by_handle_at needs a real one; with an
+ * O_PATH root the table works without handles).  Takes ownership of
+ * root_fd.  fd_limit bounds the cached descriptors of
  * evictable entries (pinned descriptors are not counted against it).
  * Returns 0 or -errno.
  */

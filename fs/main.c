@@ -153,7 +153,10 @@ static int check_paths(const char *backing, const char *mnt, int *root_fd,
 	struct stat st;
 	int fd;
 
-	fd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* Not O_PATH: open_by_handle_at() refuses an O_PATH mount fd. */
+	fd = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES)
+		fd = open(backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOTDIR)
 			return fail("backing '%s' is not a directory", backing);
