@@ -248,13 +248,19 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		rc = fuse_session_loop(se);
 	} else {
 		cfg = fuse_loop_cfg_create();
+		if (!cfg)
+			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(cfg, co->clone_fd);
-		fuse_loop_cfg_set_idle_threads(cfg, co->max_idle_threads);
-		fuse_loop_cfg_set_max_threads(cfg, co->max_threads);
+		/* fuse_parse_cmdline() leaves UINT_MAX for "not given" */
+		if (co->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(cfg, co->max_idle_threads);
+		if (co->max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(cfg, co->max_threads);
 		rc = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
 	rc = rc ? 1 : 0;
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -309,6 +315,10 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	root_fd = -1;
+	if (!ino_table_uses_handles(ctx.itab))
+		fprintf(stderr, "swafs: warning: no file handles on '%s' (daemon "
+			"not root?): one open descriptor per cached object\n",
+			backing);
 	rc = run_session(&args, &co, &ctx);
 	ino_table_free(ctx.itab);
 out:
