@@ -15,6 +15,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 SNAP_SRCS := $(wildcard snapshot/*.c)
 FS_SRCS   := $(wildcard fs/*.c)
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_OBJS := $(TOOL_SRCS:.c=.o)
 SNAP_OBJS := $(SNAP_SRCS:.c=.o)
 FS_OBJS   := $(FS_SRCS:.c=.o)
 # fs/ modules that need no FUSE headers, so unit tests can link them alone
@@ -25,7 +27,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 SAN_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/unit-san/%)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-BINS := bin/swafs
+BINS := bin/swafs bin/swactl
 
 .PHONY: all deps test check unit unit-san integration demo bench install clean
 all: $(BINS)
@@ -35,18 +37,27 @@ deps:
 
 bin/swafs: $(FS_OBJS) $(SNAP_OBJS)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+bin/swactl: $(TOOL_OBJS) snapshot/ctlmsg.o snapshot/parse.o
+	@mkdir -p bin
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 %.o: %.c
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 build/unit/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lcriterion $(PKG_LIBS) $(LDLIBS)
+	@echo "  CCLD    $@"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lcriterion $(PKG_LIBS) $(LDLIBS)
 
 build/unit-san/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $^ -lcriterion $(PKG_LIBS) $(LDLIBS)
+	@echo "  CCLD    $@"
+	@$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $^ -lcriterion $(PKG_LIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
@@ -80,4 +91,4 @@ install: $(BINS)
 clean:
 	rm -rf bin build fs/*.o fs/*.d snapshot/*.o snapshot/*.d tools/*.o tools/*.d
 
--include $(FS_OBJS:.o=.d) $(SNAP_OBJS:.o=.d)
+-include $(FS_OBJS:.o=.d) $(SNAP_OBJS:.o=.d) $(TOOL_OBJS:.o=.d)

@@ -13,9 +13,18 @@
 #include <stdint.h>
 
 #include "fs/inode.h"
+#include "snapshot/ckpt.h"
+
+struct ctl;
+struct views;
 
 struct fs_ctx {
 	struct ino_table *itab;	/* owns the backing root descriptor */
+	struct ckpt_set *ckpts;	/* checkpoints of this live tree */
+	struct events *events;
+	struct views *views;	/* mounted checkpoint views */
+	uid_t owner;		/* the user who mounted: may change checkpoints */
+	bool allow_other;	/* views are mounted alike */
 	double timeout;		/* kernel entry/attr cache, seconds */
 	bool as_caller;		/* create objects as the requesting uid/gid */
 };
@@ -34,6 +43,15 @@ static inline struct ino *fs_ino(struct fs_ctx *ctx, fuse_ino_t ino)
 	if (ino == FUSE_ROOT_ID)
 		return ino_root(ctx->itab);
 	return (struct ino *)(uintptr_t)ino;
+}
+
+/* The identity the checkpoint hooks need, for an entry pinned at fd. */
+static inline struct cobj_ref fs_ref(struct ino *i, int fd)
+{
+	struct cobj_ref r = { .fd = fd };
+
+	ino_ident(i, &r.dev, &r.ino);
+	return r;
 }
 
 static inline fuse_ino_t fs_nodeid(struct fs_ctx *ctx, struct ino *i)

@@ -86,6 +86,17 @@ mode_t ino_type(const struct ino *i)
 	return i->type;
 }
 
+void ino_ident(const struct ino *i, dev_t *dev, ino_t *ino)
+{
+	*dev = i->dev;
+	*ino = i->ino;
+}
+
+int ino_table_root_fd(struct ino_table *t)
+{
+	return t->root.fd;
+}
+
 struct ino *ino_root(struct ino_table *t)
 {
 	return &t->root;
@@ -193,7 +204,9 @@ int ino_fd_get(struct ino_table *t, struct ino *i)
 	}
 	pthread_mutex_unlock(&t->fdc_lock);
 
-	/* Only entries with a handle are ever evicted, so i->fh is set. */
+	/* Only entries with a handle are ever evicted; none: a dead object */
+	if (!i->fh)
+		return -ESTALE;
 	fd = open_by_handle_at(t->root.fd, i->fh, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -361,24 +374,33 @@ static int ino_get(struct ino_table *t, const struct stat *st,
 	return 0;
 }
 
+int ino_insert(struct ino_table *t, int fd, const struct stat *st,
+	       struct ino **out)
+{
+	int rc;
+
+	rc = ino_get(t, st, fd >= 0 ? ino_handle_of(t, fd) : NULL, out);
+	if (rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	if (fd >= 0)
+		fdc_offer(t, *out, fd);
+	return 0;
+}
+
 /* Find or create the entry for the O_PATH descriptor fd; consumes fd. */
 static int ino_insert_path_fd(struct ino_table *t, int fd, struct stat *st,
 			      struct ino **out)
 {
-	int rc;
-
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		rc = -errno;
+		int rc = -errno;
+
 		close(fd);
 		return rc;
 	}
-	rc = ino_get(t, st, ino_handle_of(t, fd), out);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	fdc_offer(t, *out, fd);
-	return 0;
+	return ino_insert(t, fd, st, out);
 }
 
 int ino_lookup(struct ino_table *t, struct ino *parent, const char *name,

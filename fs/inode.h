@@ -35,6 +35,9 @@ int ino_table_create(int root_fd, unsigned fd_limit, struct ino_table **out);
 /* Free the table, every entry and every cached descriptor. */
 void ino_table_free(struct ino_table *t);
 
+/* The backing root descriptor (not O_PATH; owned by the table). */
+int ino_table_root_fd(struct ino_table *t);
+
 /* The root entry; never freed before the table. */
 struct ino *ino_root(struct ino_table *t);
 
@@ -70,6 +73,18 @@ void ino_fd_put(struct ino_table *t, struct ino *i);
 
 /* S_IFMT bits of the object; immutable. */
 mode_t ino_type(const struct ino *i);
+
+/* Backing (st_dev, st_ino) of the object; immutable. */
+void ino_ident(const struct ino *i, dev_t *dev, ino_t *ino);
+
+/*
+ * Find or create the entry for the object open at the O_PATH descriptor
+ * fd, adding one lookup reference; consumes fd.  fd may be -1 for an
+ * object that no longer exists live (a checkpoint view's dead objects):
+ * the entry then has no descriptor and ino_fd_get() fails with -ESTALE.
+ */
+int ino_insert(struct ino_table *t, int fd, const struct stat *st,
+	       struct ino **out);
 
 /* Counters for tests and status. */
 struct ino_stats {

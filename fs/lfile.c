@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 struct lfile {
 	int fd;			/* backing descriptor, immutable */
 	struct ino *ino;	/* holds one ino_fd_get() pin until release */
+	struct cobj_ref ref;	/* ino's identity and pinned O_PATH fd */
 };
 
 struct ldir {
@@ -84,6 +86,7 @@ static int lfile_new(struct fs_ctx *ctx, struct ino *i, int fd,
 	}
 	f->fd = fd;
 	f->ino = i;
+	f->ref = fs_ref(i, pfd);
 	*out = f;
 	return 0;
 }
@@ -106,9 +109,17 @@ static int lfile_do_open(struct fs_ctx *ctx, fuse_ino_t ino, int flags,
 	if (pfd < 0)
 		return pfd;
 	live_proc_path(pfd, path, sizeof(path));
+	if (flags & O_TRUNC) {
+		struct cobj_ref r = fs_ref(i, pfd);
+
+		ckpt_op_begin(ctx->ckpts);
+		ckpt_before_data(ctx->ckpts, &r, 0, UINT64_MAX);
+	}
 	fd = open(path, lfile_backing_flags(flags));
 	if (fd < 0)
 		fd = -errno;
+	if (flags & O_TRUNC)
+		ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, i);
 	if (fd < 0)
 		return fd;
@@ -128,13 +139,42 @@ void lfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		lfile_free(ctx, f);
 }
 
+/*
+ * Create name exclusively, as the caller.  The kernel sends create only for
+ * names it believes absent; if one exists after all and the caller did not
+ * ask for O_EXCL, returns -EEXIST for lfile_do_create to open it instead.
+ */
+static int lfile_make(fuse_req_t req, struct ino *p, int pfd, const char *name,
+		      mode_t mode, int flags, struct stat *st, struct ino **out)
+{
+	struct fs_ctx *ctx = fs_ctx(req);
+	struct cred_saved cs;
+	int fd, rc;
+
+	live_before_dir(ctx, p, pfd);
+	fd = cred_enter(req, &cs);
+	if (fd == 0) {
+		fd = openat(pfd, name, lfile_backing_flags(flags) | O_CREAT |
+			    O_EXCL | O_NOFOLLOW, mode);
+		fd = fd < 0 ? -errno : fd;
+		cred_leave(&cs);
+	}
+	if (fd < 0)
+		return fd;
+	rc = live_lookup_new(ctx, p, name, st, out);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 static int lfile_do_create(fuse_req_t req, fuse_ino_t parent,
 			   const char *name, mode_t mode, int flags,
 			   struct fuse_entry_param *e, struct lfile **out)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct ino *p = fs_ino(ctx, parent), *i;
-	struct cred_saved cs;
 	struct stat st;
 	int pfd, fd, rc;
 
@@ -143,21 +183,23 @@ static int lfile_do_create(fuse_req_t req, fuse_ino_t parent,
 	pfd = ino_fd_get(ctx->itab, p);
 	if (pfd < 0)
 		return pfd;
-	fd = cred_enter(req, &cs);
-	if (fd == 0) {
-		fd = openat(pfd, name, lfile_backing_flags(flags) | O_CREAT |
-			    (flags & O_EXCL) | O_NOFOLLOW, mode);
-		fd = fd < 0 ? -errno : fd;
-		cred_leave(&cs);
+	ckpt_op_begin(ctx->ckpts);
+	fd = lfile_make(req, p, pfd, name, mode, flags, &st, &i);
+	ckpt_op_end(ctx->ckpts);
+	if (fd == -EEXIST && !(flags & O_EXCL)) {
+		rc = ino_lookup(ctx->itab, p, name, &st, &i);
+		ino_fd_put(ctx->itab, p);
+		if (rc < 0)
+			return rc;
+		live_fill_entry(ctx, i, &st, e);
+		rc = lfile_do_open(ctx, e->ino, flags, out);
+		if (rc < 0)
+			ino_forget(ctx->itab, i, 1);
+		return rc;
 	}
 	ino_fd_put(ctx->itab, p);
 	if (fd < 0)
 		return fd;
-	rc = ino_lookup_fd(ctx->itab, fd, &st, &i);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
 	live_fill_entry(ctx, i, &st, e);
 	rc = lfile_new(ctx, i, fd, out);
 	if (rc < 0)
@@ -197,12 +239,17 @@ void lfile_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 		     off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
+	struct ckpt_set *ckpts = fs_ctx(req)->ckpts;
 	ssize_t n;
 
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = lfile_fd(fi);
 	out.buf[0].pos = off;
+	ckpt_op_begin(ckpts);
+	ckpt_before_data(ckpts, &lfile_of(fi)->ref, (uint64_t)off,
+			 fuse_buf_size(bufv));
 	n = fuse_buf_copy(&out, bufv, 0);
+	ckpt_op_end(ckpts);
 	if (n < 0)
 		return reply_rc(req, (int)n);
 	fuse_reply_write(req, (size_t)n);
@@ -236,9 +283,17 @@ void lfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void lfile_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		     off_t len, struct fuse_file_info *fi)
 {
-	int rc = fallocate(lfile_fd(fi), mode, off, len);
+	struct ckpt_set *ckpts = fs_ctx(req)->ckpts;
+	/* collapse and insert shift every byte after off */
+	uint64_t span = mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)
+			? UINT64_MAX : (uint64_t)len;
+	int rc;
 
-	reply_rc(req, rc < 0 ? -errno : 0);
+	ckpt_op_begin(ckpts);
+	ckpt_before_data(ckpts, &lfile_of(fi)->ref, (uint64_t)off, span);
+	rc = fallocate(lfile_fd(fi), mode, off, len) < 0 ? -errno : 0;
+	ckpt_op_end(ckpts);
+	reply_rc(req, rc);
 }
 
 void lfile_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -256,11 +311,17 @@ void lfile_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			   off_t off_out, struct fuse_file_info *fi_out,
 			   size_t len, int flags)
 {
-	ssize_t n = copy_file_range(lfile_fd(fi_in), &off_in, lfile_fd(fi_out),
-				    &off_out, len, (unsigned)flags);
+	struct ckpt_set *ckpts = fs_ctx(req)->ckpts;
+	ssize_t n;
 
+	ckpt_op_begin(ckpts);
+	ckpt_before_data(ckpts, &lfile_of(fi_out)->ref, (uint64_t)off_out, len);
+	n = copy_file_range(lfile_fd(fi_in), &off_in, lfile_fd(fi_out),
+			    &off_out, len, (unsigned)flags);
+	n = n < 0 ? -errno : n;
+	ckpt_op_end(ckpts);
 	if (n < 0)
-		return reply_rc(req, -errno);
+		return reply_rc(req, (int)n);
 	fuse_reply_write(req, (size_t)n);
 }
 

@@ -59,6 +59,80 @@ static void reply_rc(fuse_req_t req, int rc)
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
+void live_before_dir(struct fs_ctx *ctx, struct ino *dir, int fd)
+{
+	struct cobj_ref r = fs_ref(dir, fd);
+
+	ckpt_before_dir(ctx->ckpts, &r);
+}
+
+/* Run fn on the checkpoint hooks for the object open at fd. */
+static void live_hook_fd(struct fs_ctx *ctx, int fd, const struct stat *st,
+			 void (*fn)(struct fs_ctx *, const struct cobj_ref *,
+				    const struct stat *))
+{
+	struct cobj_ref r = { .dev = st->st_dev, .ino = st->st_ino, .fd = fd };
+
+	fn(ctx, &r, st);
+}
+
+static void hook_new(struct fs_ctx *ctx, const struct cobj_ref *r,
+		     const struct stat *st)
+{
+	ckpt_after_create(ctx->ckpts, r);
+}
+
+/*
+ * Look up an object this call just created (inside the drain gate) and
+ * tell the checkpoints it is not theirs.
+ */
+int live_lookup_new(struct fs_ctx *ctx, struct ino *parent, const char *name,
+		    struct stat *st, struct ino **out)
+{
+	int rc = ino_lookup(ctx->itab, parent, name, st, out);
+	int fd;
+
+	if (rc < 0 || !ckpt_active(ctx->ckpts))
+		return rc;
+	fd = ino_fd_get(ctx->itab, *out);
+	if (fd >= 0) {
+		live_hook_fd(ctx, fd, st, hook_new);
+		ino_fd_put(ctx->itab, *out);
+	}
+	return 0;
+}
+
+static void hook_unlink(struct fs_ctx *ctx, const struct cobj_ref *r,
+			const struct stat *st)
+{
+	ckpt_before_unlink(ctx->ckpts, r, S_ISDIR(st->st_mode) ||
+				       st->st_nlink <= 1);
+}
+
+static void hook_attr(struct fs_ctx *ctx, const struct cobj_ref *r,
+		      const struct stat *st)
+{
+	ckpt_before_attr(ctx->ckpts, r);
+}
+
+/* Run a hook on the object at name in the directory open at pfd, if any. */
+static void live_hook_name(struct fs_ctx *ctx, int pfd, const char *name,
+			   void (*fn)(struct fs_ctx *, const struct cobj_ref *,
+				      const struct stat *))
+{
+	struct stat st;
+	int fd;
+
+	if (!ckpt_active(ctx->ckpts))
+		return;
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
+		live_hook_fd(ctx, fd, &st, fn);
+	close(fd);
+}
+
 static int live_do_lookup(struct fs_ctx *ctx, fuse_ino_t parent,
 			  const char *name, struct fuse_entry_param *e)
 {
@@ -213,13 +287,21 @@ static void live_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct ino *i = fs_ino(ctx, ino);
+	struct cobj_ref r;
 	struct stat st;
 	int fd, rc;
 
 	fd = ino_fd_get(ctx->itab, i);
 	if (fd < 0)
 		return reply_rc(req, fd);
+	r = fs_ref(i, fd);
+	ckpt_op_begin(ctx->ckpts);
+	if (valid & FUSE_SET_ATTR_SIZE)
+		ckpt_before_data(ctx->ckpts, &r, (uint64_t)attr->st_size,
+				 UINT64_MAX);
+	ckpt_before_attr(ctx->ckpts, &r);
 	rc = live_do_setattr(fd, fi, attr, valid);
+	ckpt_op_end(ctx->ckpts);
 	if (rc == 0 && fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		rc = -errno;
 	ino_fd_put(ctx->itab, i);
@@ -285,15 +367,17 @@ static int live_do_create_node(fuse_req_t req, fuse_ino_t parent,
 	pfd = ino_fd_get(ctx->itab, p);
 	if (pfd < 0)
 		return pfd;
+	ckpt_op_begin(ctx->ckpts);
+	live_before_dir(ctx, p, pfd);
 	rc = cred_enter(req, &cs);
 	if (rc == 0) {
 		rc = live_make(pfd, name, n);
 		cred_leave(&cs);
 	}
+	if (rc == 0)
+		rc = live_lookup_new(ctx, p, name, &st, &i);
+	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, p);
-	if (rc < 0)
-		return rc;
-	rc = ino_lookup(ctx->itab, p, name, &st, &i);
 	if (rc < 0)
 		return rc;
 	return live_fill_entry(ctx, i, &st, e);
@@ -339,6 +423,7 @@ static int live_do_link(struct fs_ctx *ctx, fuse_ino_t ino, fuse_ino_t parent,
 {
 	struct ino *i = fs_ino(ctx, ino), *p = fs_ino(ctx, parent), *got;
 	char path[LIVE_PROC_PATH_MAX];
+	struct cobj_ref r;
 	struct stat st;
 	int fd, pfd, rc = 0;
 
@@ -353,8 +438,13 @@ static int live_do_link(struct fs_ctx *ctx, fuse_ino_t ino, fuse_ino_t parent,
 		return pfd;
 	}
 	live_proc_path(fd, path, sizeof(path));
+	ckpt_op_begin(ctx->ckpts);
+	live_before_dir(ctx, p, pfd);
+	r = fs_ref(i, fd);
+	ckpt_before_attr(ctx->ckpts, &r);
 	if (linkat(AT_FDCWD, path, pfd, name, AT_SYMLINK_FOLLOW) < 0)
 		rc = -errno;
+	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, p);
 	ino_fd_put(ctx->itab, i);
 	if (rc < 0)
@@ -388,8 +478,12 @@ static int live_do_remove(struct fs_ctx *ctx, fuse_ino_t parent,
 	pfd = ino_fd_get(ctx->itab, p);
 	if (pfd < 0)
 		return pfd;
+	ckpt_op_begin(ctx->ckpts);
+	live_before_dir(ctx, p, pfd);
+	live_hook_name(ctx, pfd, name, hook_unlink);
 	if (unlinkat(pfd, name, flags) < 0)
 		rc = -errno;
+	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, p);
 	return rc;
 }
@@ -421,8 +515,15 @@ static int live_do_rename(struct fs_ctx *ctx, fuse_ino_t parent,
 		ino_fd_put(ctx->itab, p);
 		return npfd;
 	}
+	ckpt_op_begin(ctx->ckpts);
+	live_before_dir(ctx, p, pfd);
+	live_before_dir(ctx, np, npfd);
+	live_hook_name(ctx, pfd, name, hook_attr);
+	live_hook_name(ctx, npfd, newname, flags & RENAME_EXCHANGE ? hook_attr
+								   : hook_unlink);
 	if (renameat2(pfd, name, npfd, newname, flags) < 0)
 		rc = -errno;
+	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, np);
 	ino_fd_put(ctx->itab, p);
 	return rc;
@@ -483,9 +584,18 @@ static int live_xattr_path(struct fs_ctx *ctx, struct ino *i, char *path,
 	if (ino_type(i) == S_IFLNK)
 		return -EPERM;
 	fd = ino_fd_get(ctx->itab, i);
-	if (fd < 0)
-		return fd;
-	return live_proc_path(fd, path, size);
+	if (fd >= 0)
+		live_proc_path(fd, path, size);
+	return fd;
+}
+
+/* Enter the gate and capture the xattrs of i, pinned at fd. */
+static void live_before_xattr(struct fs_ctx *ctx, struct ino *i, int fd)
+{
+	struct cobj_ref r = fs_ref(i, fd);
+
+	ckpt_op_begin(ctx->ckpts);
+	ckpt_before_xattr(ctx->ckpts, &r);
 }
 
 static void live_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -494,12 +604,13 @@ static void live_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct ino *i = fs_ino(ctx, ino);
 	char path[LIVE_PROC_PATH_MAX];
-	int rc = live_xattr_path(ctx, i, path, sizeof(path));
+	int rc, fd = live_xattr_path(ctx, i, path, sizeof(path));
 
-	if (rc < 0)
-		return reply_rc(req, rc);
-	if (setxattr(path, name, value, size, flags) < 0)
-		rc = -errno;
+	if (fd < 0)
+		return reply_rc(req, fd);
+	live_before_xattr(ctx, i, fd);
+	rc = setxattr(path, name, value, size, flags) < 0 ? -errno : 0;
+	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, i);
 	reply_rc(req, rc);
 }
@@ -509,12 +620,13 @@ static void live_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct ino *i = fs_ino(ctx, ino);
 	char path[LIVE_PROC_PATH_MAX];
-	int rc = live_xattr_path(ctx, i, path, sizeof(path));
+	int rc, fd = live_xattr_path(ctx, i, path, sizeof(path));
 
-	if (rc < 0)
-		return reply_rc(req, rc);
-	if (removexattr(path, name) < 0)
-		rc = -errno;
+	if (fd < 0)
+		return reply_rc(req, fd);
+	live_before_xattr(ctx, i, fd);
+	rc = removexattr(path, name) < 0 ? -errno : 0;
+	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, i);
 	reply_rc(req, rc);
 }

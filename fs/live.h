@@ -19,6 +19,10 @@ int live_fill_entry(struct fs_ctx *ctx, struct ino *i, const struct stat *st,
 void live_reply_entry(fuse_req_t req, struct fs_ctx *ctx,
 		      const struct fuse_entry_param *e);
 bool live_name_ok(const char *name);
+/* Capture a directory's entries before a change (inside the gate). */
+void live_before_dir(struct fs_ctx *ctx, struct ino *dir, int fd);
+int live_lookup_new(struct fs_ctx *ctx, struct ino *parent, const char *name,
+		    struct stat *st, struct ino **out);
 int live_proc_path(int fd, char *buf, size_t size);
 
 #define LIVE_PROC_PATH_MAX 32

@@ -14,12 +14,17 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <grp.h>
 
+#include "fs/ctl.h"
 #include "fs/ctx.h"
 #include "fs/live.h"
+#include "fs/view.h"
+#include "snapshot/events.h"
 #include "snapshot/parse.h"
+#include "snapshot/pstore.h"
 
 #define SWAFS_VERSION "0.1.0"
 #define FD_CACHE_MAX 1000000
@@ -30,6 +35,11 @@ struct main_opts {
 	char *mountpoint;	/* second, kept for fuse_parse_cmdline */
 	char *timeout;		/* -o timeout=SECS */
 	char *fd_cache;		/* -o fd_cache=N */
+	char *block_size;	/* -o block_size=SIZE */
+	char *store;		/* -o store=DIR */
+	char *store_mem;	/* -o store_mem=SIZE */
+	char *store_max;	/* -o store_max=SIZE */
+	char *events;		/* -o events=FILE */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -44,6 +54,11 @@ enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERM, KEY_FSNAME };
 static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("timeout=%s", timeout),
 	MAIN_OPT("fd_cache=%s", fd_cache),
+	MAIN_OPT("block_size=%s", block_size),
+	MAIN_OPT("store=%s", store),
+	MAIN_OPT("store_mem=%s", store_mem),
+	MAIN_OPT("store_max=%s", store_max),
+	MAIN_OPT("events=%s", events),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -79,6 +94,19 @@ static void usage(FILE *f)
 "                         so caching never serves stale data)\n"
 "  -o fd_cache=N          open descriptors kept for looked-up objects\n"
 "                         (default: 8192 or half the open-file limit)\n"
+"  -o block_size=SIZE     capture unit of checkpoints, 4K..1M, a power\n"
+"                         of two (default 64K)\n"
+"  -o store=DIR           where pre-images spill to disk (default\n"
+"                         /var/lib/swafs as root, else /tmp); must be\n"
+"                         outside BACKING\n"
+"  -o store_mem=SIZE      pre-images kept in memory before spilling\n"
+"                         (default 256M)\n"
+"  -o store_max=SIZE      disk space for spilled pre-images (default 16G);\n"
+"                         when full the checkpoint is invalidated, live\n"
+"                         writes go on\n"
+"  -o events=FILE         append JSON Lines events to FILE\n"
+"\n"
+"Checkpoints and views are driven with swactl(1): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
 "                         libfuse session tuning\n"
 "\n"
@@ -147,9 +175,8 @@ static bool path_inside(const char *a, const char *b)
  * the open backing directory and rb (PATH_MAX) its canonical path.
  */
 static int check_paths(const char *backing, const char *mnt, int *root_fd,
-		       char *rb)
+		       char *rb, char *rm)
 {
-	char rm[PATH_MAX];
 	struct stat st;
 	int fd;
 
@@ -182,8 +209,59 @@ static int check_paths(const char *backing, const char *mnt, int *root_fd,
 	return 0;
 }
 
+/* Undo mountinfo's \\ooo escapes (space, tab, newline, backslash). */
+static void unescape_octal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* Option values after parsing. */
+struct main_vals {
+	unsigned fd_cache;
+	unsigned block_size;
+	uint64_t store_mem;
+	uint64_t store_max;
+	const char *store;
+};
+
+static int parse_sizes(const struct main_opts *o, struct main_vals *v)
+{
+	uint64_t n;
+
+	v->block_size = 64 << 10;
+	v->store_mem = 256ull << 20;
+	v->store_max = 16ull << 30;
+	if (o->block_size) {
+		if (parse_size(o->block_size, 4096, 1 << 20, &n) || (n & (n - 1)))
+			return fail("invalid option 'block_size=%s': want a power "
+				    "of two from 4K to 1M", o->block_size);
+		v->block_size = (unsigned)n;
+	}
+	if (o->store_mem &&
+	    parse_size(o->store_mem, 1 << 20, UINT64_MAX, &v->store_mem))
+		return fail("invalid option 'store_mem=%s': want a size of at "
+			    "least 1M, like 512M or 2G", o->store_mem);
+	if (o->store_max &&
+	    parse_size(o->store_max, 1 << 20, UINT64_MAX, &v->store_max))
+		return fail("invalid option 'store_max=%s': want a size of at "
+			    "least 1M, like 512M or 2G", o->store_max);
+	return 0;
+}
+
 static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
-			unsigned *fd_cache)
+			struct main_vals *v)
 {
 	struct rlimit rl;
 	uint64_t n;
@@ -196,14 +274,97 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
-	*fd_cache = rl.rlim_cur / 2 < 8192 ? (unsigned)(rl.rlim_cur / 2) : 8192;
+	v->fd_cache = rl.rlim_cur / 2 < 8192 ? (unsigned)(rl.rlim_cur / 2) : 8192;
 	if (o->fd_cache) {
 		if (parse_u64(o->fd_cache, 16, FD_CACHE_MAX, &n))
 			return fail("invalid option 'fd_cache=%s': %s",
 				    o->fd_cache, "want a number from 16 to 1000000");
-		*fd_cache = (unsigned)n;
+		v->fd_cache = (unsigned)n;
 	}
+	v->store = o->store ? o->store : geteuid() == 0 ? "/var/lib/swafs"
+							: "/tmp";
+	return parse_sizes(o, v);
+}
+
+/* The store must exist and lie outside BACKING (G4). */
+static int check_store(const char *store, const char *backing)
+{
+	char rs[PATH_MAX];
+
+	if (mkdir(store, 0700) < 0 && errno != EEXIST)
+		return fail("cannot create store directory '%s': %s", store,
+			    strerror(errno));
+	if (!realpath(store, rs))
+		return fail("cannot resolve store directory '%s': %s", store,
+			    strerror(errno));
+	if (!strcmp(rs, backing) || path_inside(rs, backing))
+		return fail("store directory '%s' lies inside BACKING '%s'; "
+			    "choose one outside it", store, backing);
 	return 0;
+}
+
+/* The checkpoint engine: events, stale-store cleanup, store, views. */
+static int setup_engine(const struct main_opts *o, const struct main_vals *v,
+			struct fs_ctx *ctx)
+{
+	struct ckpt_set_opts co = { .block_size = v->block_size,
+				    .store_dir = v->store,
+				    .store_mem = v->store_mem,
+				    .store_max = v->store_max };
+	unsigned stale = 0;
+	int rc;
+
+	rc = events_open(o->events, &ctx->events);
+	if (rc < 0)
+		return fail("cannot open events file '%s': %s", o->events,
+			    strerror(-rc));
+	co.events = ctx->events;
+	if (pstore_clean_stale(v->store, &stale) == 0 && stale) {
+		fprintf(stderr, "swafs: removed %u stale store(s) left in '%s' "
+			"by a daemon that died\n", stale, v->store);
+		events_emit(ctx->events, "store-cleaned", "\"stale\":%u", stale);
+	}
+	rc = ckpt_set_create(&co, &ctx->ckpts);
+	if (rc == 0)
+		rc = views_create(&ctx->views);
+	if (rc < 0)
+		return fail("cannot set up checkpoints with store '%s': %s",
+			    v->store, strerror(-rc));
+	return 0;
+}
+
+static void teardown_engine(struct fs_ctx *ctx)
+{
+	views_free(ctx->views);
+	ckpt_set_free(ctx->ckpts);
+	events_close(ctx->events);
+}
+
+/*
+ * Device number of the mount at mnt (canonical path), from mountinfo:
+ * stat() on our own mount would wait for the daemon that is calling it.
+ */
+static int mount_dev(const char *mnt, dev_t *dev)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096 + PATH_MAX], point[PATH_MAX];
+	unsigned maj, min;
+	int found = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min,
+			   point) != 3)
+			continue;
+		unescape_octal(point);
+		if (!strcmp(point, mnt) && strstr(line, " fuse.swafs ")) {
+			*dev = makedev(maj, min);
+			found = 0;	/* the last match is the top mount */
+		}
+	}
+	fclose(f);
+	return found;
 }
 
 /* Options implied by others, and the names shown in mount tables. */
@@ -229,11 +390,38 @@ static int add_implied(struct fuse_args *args, const struct main_opts *o,
 	return rc ? fail("out of memory") : 0;
 }
 
+static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
+{
+	struct fuse_loop_config *cfg;
+	int rc;
+
+	if (co->singlethread)
+		return fuse_session_loop(se) ? 1 : 0;
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return 1;
+	fuse_loop_cfg_set_clone_fd(cfg, co->clone_fd);
+	/* fuse_parse_cmdline() leaves UINT_MAX for "not given" */
+	if (co->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, co->max_idle_threads);
+	if (co->max_threads != UINT_MAX)
+		fuse_loop_cfg_set_max_threads(cfg, co->max_threads);
+	rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc ? 1 : 0;
+}
+
+/*
+ * Mount, daemonize, then start what runs threads or names files after our
+ * pid (the store): neither would survive fuse_daemonize()'s fork.
+ */
 static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
-		       struct fs_ctx *ctx)
+		       struct fs_ctx *ctx, const char *mnt,
+		       const struct main_opts *o, const struct main_vals *v)
 {
 	struct fuse_session *se;
-	struct fuse_loop_config *cfg = NULL;
+	struct ctl *ctl = NULL;
+	dev_t dev = 0;
 	int rc = 1;
 
 	se = fuse_session_new(args, live_ops(), sizeof(*live_ops()), ctx);
@@ -244,22 +432,19 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	if (fuse_session_mount(se, co->mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(co->foreground);
-	if (co->singlethread) {
-		rc = fuse_session_loop(se);
-	} else {
-		cfg = fuse_loop_cfg_create();
-		if (!cfg)
-			goto out_unmount;
-		fuse_loop_cfg_set_clone_fd(cfg, co->clone_fd);
-		/* fuse_parse_cmdline() leaves UINT_MAX for "not given" */
-		if (co->max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(cfg, co->max_idle_threads);
-		if (co->max_threads != UINT_MAX)
-			fuse_loop_cfg_set_max_threads(cfg, co->max_threads);
-		rc = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
+	if (setup_engine(o, v, ctx) < 0)
+		goto out_unmount;
+	rc = mount_dev(mnt, &dev);
+	if (rc == 0)
+		rc = ctl_start(ctx, dev, &ctl);
+	if (rc < 0) {
+		fail("cannot start the control socket for '%s': %s", mnt,
+		     strerror(-rc));
+		rc = 1;
+		goto out_unmount;
 	}
-	rc = rc ? 1 : 0;
+	rc = run_loop(se, co);
+	ctl_stop(ctl);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -275,8 +460,8 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts co = { 0 };
 	struct main_opts o = { 0 };
 	struct fs_ctx ctx = { 0 };
-	char backing[PATH_MAX];
-	unsigned fd_cache = 0;
+	char backing[PATH_MAX], mnt[PATH_MAX];
+	struct main_vals vals = { 0 };
 	int root_fd = -1, rc = 1;
 
 	if (fuse_opt_parse(&args, &o, main_optspec, main_opt_proc) != 0)
@@ -295,11 +480,11 @@ int main(int argc, char *argv[])
 			"see swafs --help\n");
 		goto out;
 	}
-	if (parse_values(&o, &ctx, &fd_cache) < 0)
+	if (parse_values(&o, &ctx, &vals) < 0)
 		goto out;
 	if (fuse_parse_cmdline(&args, &co) != 0)
 		goto out;
-	if (check_paths(o.backing, co.mountpoint, &root_fd, backing) < 0)
+	if (check_paths(o.backing, co.mountpoint, &root_fd, backing, mnt) < 0)
 		goto out;
 	if (add_implied(&args, &o, backing) < 0)
 		goto out;
@@ -307,7 +492,7 @@ int main(int argc, char *argv[])
 	ctx.as_caller = geteuid() == 0;
 	if (ctx.as_caller && setgroups(0, NULL) < 0)
 		goto out;
-	rc = ino_table_create(root_fd, fd_cache, &ctx.itab);
+	rc = ino_table_create(root_fd, vals.fd_cache, &ctx.itab);
 	if (rc < 0) {
 		fail("cannot set up inode table for '%s': %s", o.backing,
 		     strerror(-rc));
@@ -319,7 +504,15 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "swafs: warning: no file handles on '%s' (daemon "
 			"not root?): one open descriptor per cached object\n",
 			backing);
-	rc = run_session(&args, &co, &ctx);
+	ctx.owner = getuid();
+	ctx.allow_other = o.allow_other;
+	if (check_store(vals.store, backing) < 0) {
+		rc = 1;
+		ino_table_free(ctx.itab);
+		goto out;
+	}
+	rc = run_session(&args, &co, &ctx, mnt, &o, &vals);
+	teardown_engine(&ctx);
 	ino_table_free(ctx.itab);
 out:
 	if (root_fd >= 0)
@@ -328,6 +521,11 @@ out:
 	free(o.backing);
 	free(o.timeout);
 	free(o.fd_cache);
+	free(o.block_size);
+	free(o.store);
+	free(o.store_mem);
+	free(o.store_max);
+	free(o.events);
 	fuse_opt_free_args(&args);
 	return rc;
 }

@@ -1,0 +1,363 @@
+/*
+ * ctl.c - the control socket of a live tree (protocol: snapshot/ctlmsg.h).
+ *
+ * Anyone who can reach the socket may read (list, events); only root and
+ * the user who mounted may change checkpoints or mount views (peer
+ * credentials, SO_PEERCRED).  Every argument is validated before use.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fs/ctl.h"
+#include "fs/view.h"
+#include "snapshot/ctlmsg.h"
+#include "snapshot/events.h"
+#include "snapshot/parse.h"
+
+#define CTL_WAIT_MAX_MS (365ull * 86400 * 1000)
+#define CTL_LIST_MAX 256
+
+struct ctl {
+	struct fs_ctx *ctx;
+	int lfd;		/* listening socket */
+	int wake[2];		/* pipe: stop the accept loop */
+	pthread_t thread;
+	char path[108];
+};
+
+struct conn {
+	struct fs_ctx *ctx;
+	int fd;
+	uid_t uid;		/* peer */
+};
+
+/* Send a formatted reply chunk; errors mean the client went away. */
+__attribute__((format(printf, 2, 3)))
+static int say(int fd, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(buf))
+		n = sizeof(buf) - 1;
+	return send(fd, buf, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+static bool may_change(const struct conn *c)
+{
+	return c->uid == 0 || c->uid == c->ctx->owner;
+}
+
+static void cmd_checkpoint(struct conn *c, int argc, char **argv)
+{
+	uint64_t keep, wait_ms, pause;
+	unsigned flags = 0;
+	int rc;
+
+	if (argc != 5 || !parse_name_ok(argv[1]) ||
+	    (strcmp(argv[2], "saved") && strcmp(argv[2], "all")) ||
+	    parse_u64(argv[3], 0, 1, &keep) ||
+	    (strcmp(argv[4], "nomax") &&
+	     parse_u64(argv[4], 0, CTL_WAIT_MAX_MS, &wait_ms)))
+		return (void)say(c->fd, "err 2 malformed checkpoint request\n");
+	flags |= strcmp(argv[2], "all") ? 0 : CKPT_RETAIN_ALL;
+	flags |= keep ? CKPT_KEEP : 0;
+	rc = ckpt_take(c->ctx->ckpts, argv[1], flags,
+		       strcmp(argv[4], "nomax") ? (int64_t)wait_ms * 1000000 : -1,
+		       &pause);
+	if (rc == -EEXIST)
+		say(c->fd, "err 1 checkpoint '%s' already exists\n", argv[1]);
+	else if (rc == -ETIMEDOUT)
+		say(c->fd, "err 3 checkpoint '%s' not taken: modifying calls "
+		    "did not drain within the wait time\n", argv[1]);
+	else if (rc < 0)
+		say(c->fd, "err 1 checkpoint '%s' not taken: %s\n", argv[1],
+		    strerror(-rc));
+	else
+		say(c->fd, "ok pause_us=%lu\n", (unsigned long)pause);
+}
+
+/* A non-root owner may only mount views on directories they own. */
+static int check_view_dir(const struct conn *c, const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (c->uid != 0 && st.st_uid != c->uid)
+		return -EPERM;
+	return 0;
+}
+
+static void cmd_mount(struct conn *c, int argc, char **argv)
+{
+	int rc;
+
+	if (argc != 3 || !parse_name_ok(argv[1]) || argv[2][0] != '/')
+		return (void)say(c->fd, "err 2 malformed mount request\n");
+	rc = check_view_dir(c, argv[2]);
+	if (rc == 0)
+		rc = view_mount(c->ctx, argv[1], argv[2]);
+	if (rc == -ENOENT)
+		say(c->fd, "err 1 no checkpoint '%s' (or no directory '%s')\n",
+		    argv[1], argv[2]);
+	else if (rc == -EBUSY)
+		say(c->fd, "err 1 '%s' already holds a view\n", argv[2]);
+	else if (rc < 0)
+		say(c->fd, "err 1 cannot mount '%s' on '%s': %s\n", argv[1],
+		    argv[2], strerror(-rc));
+	else
+		say(c->fd, "ok\n");
+}
+
+static void cmd_release(struct conn *c, int argc, char **argv)
+{
+	if (argc != 2 || !parse_name_ok(argv[1]))
+		return (void)say(c->fd, "err 2 malformed release request\n");
+	if (ckpt_release(c->ctx->ckpts, argv[1]) < 0)
+		say(c->fd, "err 1 no checkpoint '%s'\n", argv[1]);
+	else
+		say(c->fd, "ok\n");
+}
+
+static void cmd_list(struct conn *c)
+{
+	struct ckpt_info *infos = calloc(CTL_LIST_MAX, sizeof(*infos));
+	size_t n;
+
+	if (!infos)
+		return (void)say(c->fd, "err 1 out of memory\n");
+	n = ckpt_list(c->ctx->ckpts, infos, CTL_LIST_MAX);
+	if (n > CTL_LIST_MAX)
+		n = CTL_LIST_MAX;
+	say(c->fd, "ok count=%zu\n", n);
+	for (size_t k = 0; k < n; k++) {
+		struct ckpt_info *i = &infos[k];
+
+		say(c->fd, "name=%s t=%ld pause_us=%lu valid=%d views=%u "
+		    "retain=%s keep=%d objects=%lu captured_blocks=%lu "
+		    "captured_bytes=%lu files_released=%lu\n", i->name,
+		    (long)i->t_sec, (unsigned long)i->pause_us, i->valid,
+		    i->views, i->flags & CKPT_RETAIN_ALL ? "all" : "saved",
+		    !!(i->flags & CKPT_KEEP), (unsigned long)i->objs.objects,
+		    (unsigned long)i->objs.captured_blocks,
+		    (unsigned long)i->objs.captured_bytes,
+		    (unsigned long)i->objs.released);
+	}
+	free(infos);
+}
+
+static void cmd_events(struct conn *c, int argc, char **argv)
+{
+	uint64_t after = 0, follow = 0, last;
+	char *buf;
+	size_t n;
+
+	if (argc != 3 || parse_u64(argv[1], 0, UINT64_MAX, &after) ||
+	    parse_u64(argv[2], 0, 1, &follow))
+		return (void)say(c->fd, "err 2 malformed events request\n");
+	buf = malloc(65536);
+	if (!buf)
+		return (void)say(c->fd, "err 1 out of memory\n");
+	if (say(c->fd, "ok\n") == 0) {
+		do {
+			n = events_read(c->ctx->events, after, buf, 65536, &last);
+			if (n && send(c->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+				break;
+			after = last;
+			if (!n && follow) {
+				struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+				/* the client closing its end ends the follow */
+				if (poll(&p, 1, 250) > 0)
+					break;
+			}
+		} while (follow || n);
+	}
+	free(buf);
+}
+
+static void dispatch(struct conn *c, int argc, char **argv)
+{
+	bool change = !strcmp(argv[0], "checkpoint") ||
+		      !strcmp(argv[0], "mount") || !strcmp(argv[0], "release");
+
+	if (change && !may_change(c))
+		return (void)say(c->fd, "err 1 permission denied: only root "
+				 "and the user who mounted may change "
+				 "checkpoints\n");
+	if (!strcmp(argv[0], "checkpoint"))
+		cmd_checkpoint(c, argc, argv);
+	else if (!strcmp(argv[0], "mount"))
+		cmd_mount(c, argc, argv);
+	else if (!strcmp(argv[0], "release"))
+		cmd_release(c, argc, argv);
+	else if (!strcmp(argv[0], "list") && argc == 1)
+		cmd_list(c);
+	else if (!strcmp(argv[0], "events"))
+		cmd_events(c, argc, argv);
+	else
+		say(c->fd, "err 2 unknown request\n");
+}
+
+/* Read one request line; returns its length or -1. */
+static ssize_t read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size - 1) {
+		ssize_t r = recv(fd, buf + n, size - 1 - n, 0);
+
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+		buf[n] = '\0';
+		if (memchr(buf, '\n', n)) {
+			*strchr(buf, '\n') = '\0';
+			return (ssize_t)strlen(buf);
+		}
+	}
+	return -1;	/* longer than the protocol allows */
+}
+
+static void *conn_thread(void *arg)
+{
+	struct conn *c = arg;
+	char *line = malloc(CTLMSG_MAX), *argv[CTLMSG_ARGS];
+	int argc;
+
+	if (line && read_line(c->fd, line, CTLMSG_MAX) > 0 &&
+	    (argc = ctlmsg_parse(line, argv)) > 0)
+		dispatch(c, argc, argv);
+	else
+		say(c->fd, "err 2 malformed request\n");
+	free(line);
+	close(c->fd);
+	free(c);
+	return NULL;
+}
+
+static void accept_one(struct ctl *ctl)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+	pthread_t t;
+	int fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	c = malloc(sizeof(*c));
+	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		free(c);
+		close(fd);
+		return;
+	}
+	/* a client that never finishes its request must not pin a thread */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	*c = (struct conn){ .ctx = ctl->ctx, .fd = fd, .uid = cred.uid };
+	if (pthread_create(&t, NULL, conn_thread, c) != 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	pthread_detach(t);
+}
+
+static void *accept_thread(void *arg)
+{
+	struct ctl *ctl = arg;
+	struct pollfd p[2] = { { .fd = ctl->lfd, .events = POLLIN },
+			       { .fd = ctl->wake[0], .events = POLLIN } };
+
+	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
+		if (p[1].revents)
+			break;
+		if (p[0].revents & POLLIN)
+			accept_one(ctl);
+	}
+	return NULL;
+}
+
+static int ctl_listen(struct ctl *ctl, dev_t dev)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[64];
+
+	ctlmsg_socket_dir(geteuid(), dir, sizeof(dir));
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	ctlmsg_socket_path(dev, geteuid(), ctl->path, sizeof(ctl->path));
+	strcpy(sa.sun_path, ctl->path);
+	ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ctl->lfd < 0)
+		return -errno;
+	unlink(ctl->path);	/* left by a daemon that died */
+	if (bind(ctl->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(ctl->path, 0666) < 0 || listen(ctl->lfd, 64) < 0)
+		return -errno;
+	return 0;
+}
+
+int ctl_start(struct fs_ctx *ctx, dev_t dev, struct ctl **out)
+{
+	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	int rc;
+
+	if (!ctl)
+		return -ENOMEM;
+	ctl->ctx = ctx;
+	ctl->lfd = -1;
+	ctl->wake[0] = ctl->wake[1] = -1;
+	rc = ctl_listen(ctl, dev);
+	if (rc == 0 && pipe2(ctl->wake, O_CLOEXEC) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = -pthread_create(&ctl->thread, NULL, accept_thread, ctl);
+	if (rc < 0) {
+		if (ctl->lfd >= 0)
+			close(ctl->lfd);
+		if (ctl->wake[0] >= 0) {
+			close(ctl->wake[0]);
+			close(ctl->wake[1]);
+		}
+		free(ctl);
+		return rc;
+	}
+	*out = ctl;
+	return 0;
+}
+
+void ctl_stop(struct ctl *ctl)
+{
+	ssize_t w;
+
+	if (!ctl)
+		return;
+	w = write(ctl->wake[1], "x", 1);
+	(void)w;
+	pthread_join(ctl->thread, NULL);
+	unlink(ctl->path);
+	close(ctl->lfd);
+	close(ctl->wake[0]);
+	close(ctl->wake[1]);
+	free(ctl);
+}

@@ -1,0 +1,845 @@
+/*
+ * view.c - read-only checkpoint views.
+ *
+ * Every answer a view gives is T's: attributes, names and bytes of an
+ * object come from its checkpoint entry when one exists, and otherwise from
+ * the live object, which is then still as it was at T.  Live answers are
+ * validated after they are read (snapshot/cobj.h rule 3): if a pre-image
+ * appeared meanwhile, the pre-image is used.  Views are mounted read-only,
+ * so the kernel refuses every modifying call with EROFS (G6).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/live.h"
+#include "fs/view.h"
+#include "snapshot/events.h"
+#include "snapshot/nscap.h"
+
+#define VIEW_FD_CACHE 1024
+#define VIEW_TIMEOUT 86400.0	/* a view never changes */
+#define VIEW_SAVE_WINDOW (8u << 20)	/* behind the reader: saved */
+#define XATTR_MAX 65536
+
+struct view {
+	struct view *next;		/* views->lock */
+	struct views *vs;		/* immutable */
+	struct fs_ctx *live;		/* immutable */
+	struct ckpt *ck;		/* immutable; one reference */
+	struct cobj_table *objs;	/* immutable: ck's */
+	struct ino_table *itab;		/* the view's own inodes */
+	struct fuse_session *se;
+	pthread_t thread;
+	char dir[PATH_MAX];		/* immutable: where it is mounted */
+};
+
+struct views {
+	pthread_mutex_t lock;
+	pthread_cond_t gone;		/* a view left the list */
+	struct view *list;		/* lock */
+};
+
+/* An open file of a view. */
+struct vfile {
+	pthread_mutex_t lock;		/* the fields below */
+	struct cobj *c;			/* holds a cobj_view_open() */
+	int fd;				/* readable live descriptor or -1 */
+	uint64_t nblocks;
+	uint64_t hi;			/* highest offset served */
+	uint64_t saved_upto;		/* blocks below: marked saved */
+	unsigned char *served;		/* one byte per block */
+};
+
+struct vdir {
+	struct nsdir *d;
+	bool owned;			/* false: the checkpoint's image */
+};
+
+static struct view *view_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct ino *view_ino(struct view *v, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return ino_root(v->itab);
+	return (struct ino *)(uintptr_t)ino;
+}
+
+static fuse_ino_t view_nodeid(struct view *v, struct ino *i)
+{
+	return i == ino_root(v->itab) ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
+}
+
+static void reply_rc(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+static struct cobj *view_cobj(struct view *v, struct ino *i)
+{
+	dev_t dev;
+	ino_t ino;
+
+	ino_ident(i, &dev, &ino);
+	return cobj_find(v->objs, dev, ino);
+}
+
+/* G3: say which object a view could not serve. */
+static void view_integrity(struct view *v, struct ino *i, const char *why)
+{
+	char what[128];
+	dev_t dev;
+	ino_t ino;
+
+	ino_ident(i, &dev, &ino);
+	snprintf(what, sizeof(what), "inode %lu: %s", (unsigned long)ino, why);
+	ckpt_report_integrity(v->ck, what);
+}
+
+/* T attributes of i, validated (rule 3). */
+static int view_tstat(struct view *v, struct ino *i, struct stat *st)
+{
+	struct cobj *c = view_cobj(v, i);
+	int fd, rc = 0;
+
+	if (!ckpt_usable(v->ck))
+		return -EIO;
+	if (!c) {
+		fd = ino_fd_get(v->itab, i);
+		if (fd < 0)
+			return -EIO;
+		if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+			rc = -errno;
+		ino_fd_put(v->itab, i);
+		c = view_cobj(v, i);
+	}
+	if (c)
+		*st = *cobj_stat(c);
+	return rc;
+}
+
+static int view_entry(struct view *v, struct ino *i, struct fuse_entry_param *e)
+{
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	rc = view_tstat(v, i, &e->attr);
+	if (rc < 0) {
+		ino_forget(v->itab, i, 1);
+		return rc;
+	}
+	e->ino = view_nodeid(v, i);
+	e->attr_timeout = VIEW_TIMEOUT;
+	e->entry_timeout = VIEW_TIMEOUT;
+	return 0;
+}
+
+/* Insert the object open at O_PATH fd (consumed) into the view. */
+static int view_insert_fd(struct view *v, int fd, struct ino **out)
+{
+	struct stat st;
+
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return ino_insert(v->itab, fd, &st, out);
+}
+
+/* name in a directory whose T entries were captured. */
+static int resolve_captured(struct view *v, struct cobj *dir, dev_t dev,
+			    const char *name, struct ino **out)
+{
+	struct nsdir *d = cobj_dir(dir);
+	struct nsent e;
+	struct cobj *c;
+	long k = nsdir_find(d, name);
+	int fd;
+
+	if (k < 0)
+		return -ENOENT;
+	nsdir_entry(d, (size_t)k, &e);
+	fd = e.fh ? open_by_handle_at(ino_table_root_fd(v->itab),
+				      (struct file_handle *)e.fh,
+				      O_PATH | O_CLOEXEC) : -1;
+	if (fd >= 0)
+		return view_insert_fd(v, fd, out);
+	/* gone from the live tree: only its checkpoint entry remains */
+	c = cobj_find(v->objs, dev, e.ino);
+	if (c && (cobj_flags(c) & COBJ_DEAD))
+		return ino_insert(v->itab, -1, cobj_stat(c), out);
+	return -EIO;
+}
+
+static bool dir_captured(struct cobj *c)
+{
+	return c && (cobj_flags(c) & COBJ_DIR);
+}
+
+static int view_resolve(struct view *v, struct ino *p, const char *name,
+			struct ino **out)
+{
+	struct cobj *cp = view_cobj(v, p);
+	dev_t dev;
+	ino_t ino;
+	int pfd, fd, err;
+
+	ino_ident(p, &dev, &ino);
+	if (!dir_captured(cp)) {
+		pfd = ino_fd_get(v->itab, p);
+		if (pfd < 0)
+			return -EIO;
+		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		err = errno;
+		ino_fd_put(v->itab, p);
+		cp = view_cobj(v, p);
+		if (!dir_captured(cp)) {
+			if (fd < 0)
+				return -err;
+			return view_insert_fd(v, fd, out);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return resolve_captured(v, cp, dev, name, out);
+}
+
+static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct view *v = view_of(req);
+	struct fuse_entry_param e;
+	struct ino *i;
+	int rc;
+
+	if (!ckpt_usable(v->ck))
+		return reply_rc(req, -EIO);
+	if (!live_name_ok(name))
+		return reply_rc(req, -EINVAL);
+	rc = view_resolve(v, view_ino(v, parent), name, &i);
+	if (rc == 0)
+		rc = view_entry(v, i, &e);
+	if (rc < 0)
+		return reply_rc(req, rc);
+	if (fuse_reply_entry(req, &e) < 0)
+		ino_forget(v->itab, i, 1);
+}
+
+static void view_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+	struct view *v = view_of(req);
+
+	ino_forget(v->itab, view_ino(v, ino), n);
+	fuse_reply_none(req);
+}
+
+static void view_forget_multi(fuse_req_t req, size_t count,
+			      struct fuse_forget_data *f)
+{
+	struct view *v = view_of(req);
+
+	for (size_t k = 0; k < count; k++)
+		ino_forget(v->itab, view_ino(v, f[k].ino), f[k].nlookup);
+	fuse_reply_none(req);
+}
+
+static void view_getattr(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct view *v = view_of(req);
+	struct stat st;
+	int rc = view_tstat(v, view_ino(v, ino), &st);
+
+	if (rc < 0)
+		return reply_rc(req, rc);
+	fuse_reply_attr(req, &st, VIEW_TIMEOUT);
+}
+
+static void view_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct view *v = view_of(req);
+	struct ino *i = view_ino(v, ino);
+	struct cobj *c = view_cobj(v, i);
+	char buf[PATH_MAX + 1];
+	ssize_t n = -1;
+	int fd;
+
+	if (!c || !cobj_link(c)) {
+		fd = ino_fd_get(v->itab, i);
+		if (fd >= 0) {
+			n = readlinkat(fd, "", buf, sizeof(buf) - 1);
+			ino_fd_put(v->itab, i);
+		}
+		c = view_cobj(v, i);
+	}
+	/* a symlink's target never changes; only a dead one is captured */
+	if (c && cobj_link(c))
+		return (void)fuse_reply_readlink(req, cobj_link(c));
+	if (n < 0)
+		return reply_rc(req, -EIO);
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static int open_readable(int pfd)
+{
+	char path[LIVE_PROC_PATH_MAX];
+	int fd;
+
+	live_proc_path(pfd, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The checkpoint entry of i, created if needed, and a live descriptor. */
+static int vfile_attach(struct view *v, struct ino *i, struct vfile *f)
+{
+	int pfd = ino_fd_get(v->itab, i), rc = 0;
+	struct cobj_ref r;
+
+	f->fd = -1;
+	if (pfd < 0) {
+		f->c = view_cobj(v, i);
+		return f->c && (cobj_flags(f->c) & COBJ_DEAD) ? 0 : -EIO;
+	}
+	r = fs_ref(i, pfd);
+	rc = cobj_get(v->objs, &r, &f->c);
+	if (rc == 0 && !(cobj_flags(f->c) & COBJ_DEAD)) {
+		f->fd = open_readable(pfd);
+		rc = f->fd < 0 ? f->fd : 0;
+	}
+	ino_fd_put(v->itab, i);
+	return rc;
+}
+
+static int view_do_open(struct view *v, struct ino *i, struct vfile **out)
+{
+	struct vfile *f = calloc(1, sizeof(*f));
+	unsigned bs = cobj_block_size(v->objs);
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	rc = vfile_attach(v, i, f);
+	if (rc == 0) {
+		f->nblocks = ((uint64_t)cobj_stat(f->c)->st_size + bs - 1) / bs;
+		f->served = calloc(f->nblocks ? f->nblocks : 1, 1);
+		rc = f->served ? 0 : -ENOMEM;
+	}
+	if (rc < 0) {
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f);
+		return rc;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	cobj_view_open(f->c);
+	*out = f;
+	return 0;
+}
+
+static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct view *v = view_of(req);
+	struct vfile *f;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return reply_rc(req, -EROFS);
+	if (!ckpt_usable(v->ck))
+		return reply_rc(req, -EIO);
+	rc = view_do_open(v, view_ino(v, ino), &f);
+	if (rc < 0)
+		return reply_rc(req, rc);
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	fuse_reply_open(req, fi);
+}
+
+/*
+ * Record what was served; blocks the reader has moved well past are saved
+ * (DESIGN.md 4): the window keeps readahead and page-cache re-reads safe.
+ */
+static void vfile_served_locked(struct view *v, struct vfile *f, uint64_t off,
+				size_t n)
+{
+	unsigned bs = cobj_block_size(v->objs);
+	uint64_t limit;
+
+	for (uint64_t b = off / bs; n && b <= (off + n - 1) / bs &&
+				    b < f->nblocks; b++)
+		f->served[b] = 1;
+	if (off + n > f->hi)
+		f->hi = off + n;
+	limit = f->hi > VIEW_SAVE_WINDOW ? f->hi - VIEW_SAVE_WINDOW : 0;
+	for (; (f->saved_upto + 1) * bs <= limit && f->saved_upto < f->nblocks;
+	     f->saved_upto++)
+		if (f->served[f->saved_upto])
+			cobj_mark_saved(v->objs, f->c, f->saved_upto,
+					f->saved_upto);
+}
+
+static void view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	struct view *v = view_of(req);
+	struct vfile *f = (struct vfile *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	if (!buf)
+		return reply_rc(req, -ENOMEM);
+	n = ckpt_usable(v->ck) ? cobj_read(v->objs, f->c, f->fd, buf, size,
+					   (uint64_t)off) : -EIO;
+	if (n == -EIO && ckpt_usable(v->ck))
+		view_integrity(v, view_ino(v, ino), "T data cannot be served");
+	if (n >= 0) {
+		pthread_mutex_lock(&f->lock);
+		vfile_served_locked(v, f, (uint64_t)off, (size_t)n);
+		pthread_mutex_unlock(&f->lock);
+		fuse_reply_buf(req, buf, (size_t)n);
+	} else {
+		reply_rc(req, (int)n);
+	}
+	free(buf);
+}
+
+static void view_release(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct view *v = view_of(req);
+	struct vfile *f = (struct vfile *)(uintptr_t)fi->fh;
+
+	/* everything read through a closed handle is saved */
+	for (uint64_t b = f->saved_upto; b < f->nblocks; b++)
+		if (f->served[b])
+			cobj_mark_saved(v->objs, f->c, b, b);
+	if (cobj_view_close(v->objs, f->c))
+		events_emit(v->live->events, "file-released",
+			    "\"name\":\"%s\",\"inode\":%lu", ckpt_name(v->ck),
+			    (unsigned long)cobj_stat(f->c)->st_ino);
+	if (f->fd >= 0)
+		close(f->fd);
+	pthread_mutex_destroy(&f->lock);
+	free(f->served);
+	free(f);
+	fuse_reply_err(req, 0);
+}
+
+/* T entries of directory i: the captured image, or the live one. */
+static int view_list(struct view *v, struct ino *i, struct vdir *vd)
+{
+	struct cobj *c = view_cobj(v, i);
+	int fd, rc;
+
+	if (!dir_captured(c)) {
+		fd = ino_fd_get(v->itab, i);
+		if (fd < 0)
+			return -EIO;
+		rc = nsdir_read(fd, false, &vd->d);
+		ino_fd_put(v->itab, i);
+		if (rc < 0)
+			return rc;
+		c = view_cobj(v, i);
+		if (!dir_captured(c)) {
+			vd->owned = true;
+			return 0;
+		}
+		nsdir_free(vd->d);
+	}
+	vd->d = cobj_dir(c);
+	vd->owned = false;
+	return 0;
+}
+
+static void view_opendir(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct view *v = view_of(req);
+	struct vdir *vd = calloc(1, sizeof(*vd));
+	int rc = vd ? 0 : -ENOMEM;
+
+	if (rc == 0 && !ckpt_usable(v->ck))
+		rc = -EIO;
+	if (rc == 0)
+		rc = view_list(v, view_ino(v, ino), vd);
+	if (rc < 0) {
+		free(vd);
+		return reply_rc(req, rc);
+	}
+	fi->fh = (uintptr_t)vd;
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			 off_t off, struct fuse_file_info *fi)
+{
+	struct vdir *vd = (struct vdir *)(uintptr_t)fi->fh;
+	size_t n = nsdir_count(vd->d) + 2, used = 0;
+	char *buf = malloc(size);
+
+	if (!buf)
+		return reply_rc(req, -ENOMEM);
+	for (size_t k = (size_t)off; k < n; k++) {
+		struct stat st = { .st_mode = S_IFDIR };
+		const char *name = k == 0 ? "." : "..";
+		struct nsent e;
+		size_t len;
+
+		if (k >= 2) {
+			nsdir_entry(vd->d, k - 2, &e);
+			name = e.name;
+			st.st_ino = e.ino;
+			st.st_mode = (mode_t)e.type << 12;
+		}
+		len = fuse_add_direntry(req, buf + used, size - used, name, &st,
+					(off_t)k + 1);
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void view_releasedir(fuse_req_t req, fuse_ino_t ino,
+			    struct fuse_file_info *fi)
+{
+	struct vdir *vd = (struct vdir *)(uintptr_t)fi->fh;
+
+	if (vd->owned)
+		nsdir_free(vd->d);
+	free(vd);
+	fuse_reply_err(req, 0);
+}
+
+static void view_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct view *v = view_of(req);
+	struct statvfs sv;
+
+	if (fstatvfs(ino_table_root_fd(v->itab), &sv) < 0)
+		return reply_rc(req, -errno);
+	fuse_reply_statfs(req, &sv);
+}
+
+/*
+ * Extended attributes: from the entry's record if they were captured,
+ * otherwise live and validated.  Records are name\0 len(4, LE) value.
+ */
+static ssize_t xattr_from_record(const char *rec, size_t len, const char *name,
+				 char *buf, size_t size)
+{
+	size_t o = 0, out = 0;
+
+	while (o < len) {
+		const char *n = rec + o;
+		size_t nl = strlen(n) + 1;
+		uint32_t vl = 0;
+
+		for (int k = 0; k < 4; k++)
+			vl |= (uint32_t)(unsigned char)rec[o + nl + k] << (8 * k);
+		if (name && !strcmp(name, n)) {
+			if (size && vl > size)
+				return -ERANGE;
+			if (size)
+				memcpy(buf, rec + o + nl + 4, vl);
+			return vl;
+		}
+		if (!name) {
+			if (size && out + nl > size)
+				return -ERANGE;
+			if (size)
+				memcpy(buf + out, n, nl);
+			out += nl;
+		}
+		o += nl + 4 + vl;
+	}
+	return name ? -ENODATA : (ssize_t)out;
+}
+
+static ssize_t view_xattr_live(struct view *v, struct ino *i, const char *name,
+			       char *buf, size_t size)
+{
+	char path[LIVE_PROC_PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (ino_type(i) == S_IFLNK)
+		return name ? -ENODATA : 0;
+	fd = ino_fd_get(v->itab, i);
+	if (fd < 0)
+		return -EIO;
+	live_proc_path(fd, path, sizeof(path));
+	n = name ? getxattr(path, name, buf, size) : listxattr(path, buf, size);
+	n = n < 0 ? -errno : n;
+	ino_fd_put(v->itab, i);
+	return n;
+}
+
+static ssize_t view_do_xattr(struct view *v, struct ino *i, const char *name,
+			     char *buf, size_t size)
+{
+	struct cobj *c = view_cobj(v, i);
+	ssize_t n = 0;
+	const char *rec;
+	size_t len;
+
+	if (!ckpt_usable(v->ck))
+		return -EIO;
+	if (!c || !(cobj_flags(c) & COBJ_XATTR)) {
+		n = view_xattr_live(v, i, name, buf, size);
+		c = view_cobj(v, i);
+		if (!c || !(cobj_flags(c) & COBJ_XATTR))
+			return n;
+	}
+	rec = cobj_xattrs(c, &len);
+	return xattr_from_record(rec, len, name, buf, size);
+}
+
+static void view_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       size_t size)
+{
+	struct view *v = view_of(req);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf)
+		return reply_rc(req, -ENOMEM);
+	n = view_do_xattr(v, view_ino(v, ino), name, buf, size);
+	if (n < 0)
+		reply_rc(req, (int)n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void view_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			  size_t size)
+{
+	view_xattr(req, ino, name, size);
+}
+
+static void view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	view_xattr(req, ino, NULL, size);
+}
+
+static void view_init(void *userdata, struct fuse_conn_info *conn)
+{
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_READDIRPLUS);
+	conn->want |= FUSE_CAP_CACHE_SYMLINKS & conn->capable;
+	conn->max_readahead = conn->max_write;
+}
+
+static const struct fuse_lowlevel_ops view_ops = {
+	.init = view_init,
+	.lookup = view_lookup,
+	.forget = view_forget,
+	.forget_multi = view_forget_multi,
+	.getattr = view_getattr,
+	.readlink = view_readlink,
+	.open = view_open,
+	.read = view_read,
+	.release = view_release,
+	.opendir = view_opendir,
+	.readdir = view_readdir,
+	.releasedir = view_releasedir,
+	.statfs = view_statfs,
+	.getxattr = view_getxattr,
+	.listxattr = view_listxattr,
+};
+
+static void view_unlist(struct view *v)
+{
+	struct views *vs = v->vs;
+	struct view **pp;
+
+	pthread_mutex_lock(&vs->lock);
+	for (pp = &vs->list; *pp && *pp != v; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = v->next;
+	pthread_cond_broadcast(&vs->gone);
+	pthread_mutex_unlock(&vs->lock);
+}
+
+static void view_free(struct view *v)
+{
+	if (v->se)
+		fuse_session_destroy(v->se);
+	if (v->itab)
+		ino_table_free(v->itab);
+	ckpt_put(v->ck);
+	free(v);
+}
+
+/* Serve until unmounted, then end the view. */
+static void *view_thread(void *arg)
+{
+	struct view *v = arg;
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+	if (cfg) {
+		fuse_session_loop_mt(v->se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	fuse_session_unmount(v->se);
+	ckpt_view_detach(v->ck);
+	view_unlist(v);
+	view_free(v);
+	return NULL;
+}
+
+static int view_session(struct view *v, const char *name)
+{
+	char opts[256];
+	char *argv[] = { "swafs-view", "-o", opts, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+
+	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=swafs:%s,"
+		 "subtype=swafs-view%s", name,
+		 v->live->allow_other ? ",allow_other" : "");
+	v->se = fuse_session_new(&args, &view_ops, sizeof(view_ops), v);
+	if (!v->se)
+		return -EINVAL;
+	if (fuse_session_mount(v->se, v->dir) != 0)
+		return -EIO;
+	return 0;
+}
+
+static int view_setup(struct fs_ctx *live, struct view *v, const char *name)
+{
+	int fd = fcntl(ino_table_root_fd(live->itab), F_DUPFD_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = ino_table_create(fd, VIEW_FD_CACHE, &v->itab);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return view_session(v, name);
+}
+
+static bool view_busy_locked(struct views *vs, const char *dir)
+{
+	for (struct view *v = vs->list; v; v = v->next)
+		if (!strcmp(v->dir, dir))
+			return true;
+	return false;
+}
+
+int view_mount(struct fs_ctx *live, const char *name, const char *dir)
+{
+	struct views *vs = live->views;
+	struct view *v;
+	struct stat st;
+	int rc;
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->vs = vs;
+	v->live = live;
+	if (!realpath(dir, v->dir) || stat(v->dir, &st) < 0) {
+		rc = -errno;
+		free(v);
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		free(v);
+		return -ENOTDIR;
+	}
+	v->ck = ckpt_get(live->ckpts, name);
+	if (!v->ck || !ckpt_usable(v->ck)) {
+		rc = v->ck ? -EIO : -ENOENT;
+		view_free(v);
+		return rc;
+	}
+	v->objs = ckpt_objects(v->ck);
+	pthread_mutex_lock(&vs->lock);
+	rc = view_busy_locked(vs, v->dir) ? -EBUSY : view_setup(live, v, name);
+	if (rc == 0) {
+		ckpt_view_attach(v->ck);
+		v->next = vs->list;
+		vs->list = v;
+		rc = -pthread_create(&v->thread, NULL, view_thread, v);
+		if (rc == 0)
+			pthread_detach(v->thread);
+		else
+			ckpt_view_detach(v->ck);
+	}
+	pthread_mutex_unlock(&vs->lock);
+	if (rc < 0) {
+		view_unlist(v);
+		if (v->se)
+			fuse_session_unmount(v->se);
+		view_free(v);
+	}
+	return rc;
+}
+
+int views_create(struct views **out)
+{
+	struct views *vs = calloc(1, sizeof(*vs));
+
+	if (!vs)
+		return -ENOMEM;
+	pthread_mutex_init(&vs->lock, NULL);
+	pthread_cond_init(&vs->gone, NULL);
+	*out = vs;
+	return 0;
+}
+
+/*
+ * The live tree is going away: unmount every view.  A view a process still
+ * holds open stays lazily mounted (its reads then fail); after a grace
+ * period the daemon stops waiting for it.
+ */
+void views_free(struct views *vs)
+{
+	struct timespec deadline;
+
+	if (!vs)
+		return;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&vs->lock);
+	for (struct view *v = vs->list; v; v = v->next)
+		umount2(v->dir, MNT_DETACH);
+	while (vs->list && pthread_cond_timedwait(&vs->gone, &vs->lock,
+						  &deadline) != ETIMEDOUT)
+		;
+	if (vs->list) {
+		pthread_mutex_unlock(&vs->lock);
+		return;		/* view threads still use vs: leave it */
+	}
+	pthread_mutex_unlock(&vs->lock);
+	pthread_cond_destroy(&vs->gone);
+	pthread_mutex_destroy(&vs->lock);
+	free(vs);
+}

@@ -1,0 +1,26 @@
+/*
+ * view.h - read-only views of checkpoints, served by the live daemon.
+ *
+ * Each view is its own FUSE session mounted read-only on a directory and
+ * run by its own threads.  It shows the live tree as it was at the
+ * checkpoint's T: objects unchanged since are read live, changed ones from
+ * their pre-images (snapshot/cobj.h).  Unmounting the view ends it; the
+ * last view of a checkpoint releases it unless it was taken with --keep.
+ */
+#ifndef SWAFS_VIEW_H
+#define SWAFS_VIEW_H
+
+#include "fs/ctx.h"
+
+int views_create(struct views **out);
+/* Unmount and free every view (the live tree is going away). */
+void views_free(struct views *vs);
+
+/*
+ * Mount a view of checkpoint name on dir.  Returns 0 once the mount is up,
+ * or -errno: -ENOENT (no such checkpoint), -ENOTDIR, -EBUSY (dir already
+ * holds a view), or what mounting returned.
+ */
+int view_mount(struct fs_ctx *live, const char *name, const char *dir);
+
+#endif

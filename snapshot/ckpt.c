@@ -1,0 +1,459 @@
+/*
+ * ckpt.c - checkpoint lifecycle and capture hooks.
+ *
+ * Ordering rules (see also cobj.h):
+ *   1. A live block, attribute set or directory is never changed before
+ *      its pre-image is in the store: every modifying call runs its hook
+ *      first, inside the drain gate.
+ *   2. T is recorded with the gate closed and drained, so every modifying
+ *      call either returned before T (its effect is in the image) or had
+ *      not begun (it will run its hook against the new checkpoint).
+ *   3. Hooks walk the list of active checkpoints holding the list lock
+ *      shared; taking and releasing change the list holding it exclusive,
+ *      so a released checkpoint is never captured into after its release.
+ *   4. A checkpoint's memory is freed on its last reference: the list
+ *      holds one while active, every view holds one.
+ *
+ * States:
+ *
+ *      ckpt_take()            capture fails / store full
+ *   (none) -------> ACTIVE ----------------------------> INVALID
+ *                     |                                     |
+ *                     | ckpt_release(), last view unmounted |
+ *                     v                                     v
+ *                  RELEASED <-------------------------------+
+ *
+ *   state      hooks capture   views serve   in list
+ *   ACTIVE     yes             yes           yes
+ *   INVALID    no              no (EIO)      yes
+ *   RELEASED   no              no (EIO)      no
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "snapshot/ckpt.h"
+#include "snapshot/events.h"
+#include "snapshot/gate.h"
+#include "snapshot/nscap.h"
+#include "snapshot/parse.h"
+#include "snapshot/pstore.h"
+
+enum ckpt_state { CKPT_ACTIVE, CKPT_INVALID, CKPT_RELEASED };
+
+struct ckpt {
+	struct ckpt *next;		/* set->lock */
+	struct ckpt_set *set;		/* immutable */
+	char name[65];			/* immutable */
+	unsigned flags;			/* immutable, enum ckpt_take_flags */
+	struct timespec t;		/* immutable: T */
+	uint64_t pause_us;		/* immutable */
+	atomic_int state;		/* enum ckpt_state */
+	atomic_int refs;
+	atomic_uint views;
+	struct cobj_table *objs;	/* immutable */
+};
+
+struct ckpt_set {
+	struct gate *gate;
+	pthread_rwlock_t lock;		/* list; hooks hold it shared */
+	pthread_mutex_t take_lock;	/* one take or release at a time */
+	struct ckpt *list;		/* lock */
+	atomic_uint nactive;		/* entries in list */
+	struct pstore *store;		/* immutable */
+	unsigned bs;			/* immutable */
+	struct events *ev;		/* immutable, not owned */
+};
+
+static bool ckpt_state_ok(const struct ckpt *c)
+{
+	int s = atomic_load(&c->state);
+
+	return s >= CKPT_ACTIVE && s <= CKPT_RELEASED &&
+	       atomic_load(&c->refs) >= (s == CKPT_RELEASED ? 0 : 1);
+}
+
+int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
+{
+	struct pstore_limits lim = { .mem_max = o->store_mem,
+				     .disk_max = o->store_max };
+	struct ckpt_set *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	rc = gate_create(&s->gate);
+	if (rc == 0)
+		rc = pstore_create(o->store_dir, &lim, &s->store);
+	if (rc < 0) {
+		gate_free(s->gate);
+		free(s);
+		return rc;
+	}
+	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->take_lock, NULL);
+	s->bs = o->block_size;
+	s->ev = o->events;
+	*out = s;
+	return 0;
+}
+
+static void ckpt_free(struct ckpt *c)
+{
+	cobj_table_free(c->objs);
+	free(c);
+}
+
+void ckpt_put(struct ckpt *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+		ckpt_free(c);
+}
+
+void ckpt_set_free(struct ckpt_set *s)
+{
+	struct ckpt *c, *next;
+
+	if (!s)
+		return;
+	for (c = s->list; c; c = next) {
+		next = c->next;
+		ckpt_put(c);
+	}
+	pstore_free(s->store);
+	gate_free(s->gate);
+	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->take_lock);
+	free(s);
+}
+
+bool ckpt_active(struct ckpt_set *s)
+{
+	return atomic_load(&s->nactive) != 0;
+}
+
+void ckpt_op_begin(struct ckpt_set *s)
+{
+	gate_enter(s->gate);
+}
+
+void ckpt_op_end(struct ckpt_set *s)
+{
+	gate_leave(s->gate);
+}
+
+const char *ckpt_name(const struct ckpt *c)
+{
+	return c->name;
+}
+
+struct cobj_table *ckpt_objects(struct ckpt *c)
+{
+	return c->objs;
+}
+
+struct ckpt_set *ckpt_set_of(const struct ckpt *c)
+{
+	return c->set;
+}
+
+bool ckpt_usable(const struct ckpt *c)
+{
+	return atomic_load(&((struct ckpt *)c)->state) == CKPT_ACTIVE;
+}
+
+static void ckpt_invalidate(struct ckpt *c, int err)
+{
+	char q[160];
+	int was = CKPT_ACTIVE;
+
+	if (!atomic_compare_exchange_strong(&c->state, &was, CKPT_INVALID))
+		return;
+	events_emit(c->set->ev, "failed",
+		    "\"name\":\"%s\",\"reason\":\"%s\"", c->name,
+		    events_quote(err == -ENOSPC ? "store full: checkpoint "
+				 "invalidated, live writes go on"
+				 : "capture failed: checkpoint invalidated",
+				 q, sizeof(q)));
+}
+
+void ckpt_report_integrity(struct ckpt *c, const char *what)
+{
+	char q[512];
+
+	events_emit(c->set->ev, "integrity-error",
+		    "\"name\":\"%s\",\"file\":\"%s\"", c->name,
+		    events_quote(what, q, sizeof(q)));
+}
+
+enum hook { H_DATA, H_ATTR, H_XATTR, H_DIR, H_UNLINK_LAST, H_NEW };
+
+static int hook_one(struct ckpt *c, const struct cobj_ref *r, enum hook h,
+		    uint64_t off, uint64_t len)
+{
+	struct cobj *co;
+	int rc;
+
+	if (h == H_NEW)
+		return cobj_mark_new(c->objs, r);
+	/* Creating the entry records the T attributes (cobj.h rule 2). */
+	rc = cobj_get(c->objs, r, &co);
+	if (rc < 0)
+		return rc;
+	switch (h) {
+	case H_DATA:
+		return cobj_capture_range(c->objs, co, r, off, len);
+	case H_XATTR:
+		return cobj_capture_xattrs(c->objs, co, r);
+	case H_DIR:
+		return nscap_capture(co, r);
+	case H_UNLINK_LAST:
+		/* a removed directory must still list (empty) in views */
+		if (S_ISDIR(cobj_stat(co)->st_mode) &&
+		    (rc = nscap_capture(co, r)) < 0)
+			return rc;
+		return cobj_capture_all(c->objs, co, r);
+	default:
+		return 0;
+	}
+}
+
+static int hook_all(struct ckpt_set *s, const struct cobj_ref *r,
+		    enum hook h, uint64_t off, uint64_t len)
+{
+	struct ckpt *c;
+
+	if (atomic_load(&s->nactive) == 0)
+		return 0;
+	pthread_rwlock_rdlock(&s->lock);
+	for (c = s->list; c; c = c->next) {
+		int rc;
+
+		if (atomic_load(&c->state) != CKPT_ACTIVE)
+			continue;
+		rc = hook_one(c, r, h, off, len);
+		if (rc < 0)
+			ckpt_invalidate(c, rc);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return 0;
+}
+
+int ckpt_before_data(struct ckpt_set *s, const struct cobj_ref *r,
+		     uint64_t off, uint64_t len)
+{
+	return hook_all(s, r, H_DATA, off, len);
+}
+
+int ckpt_before_attr(struct ckpt_set *s, const struct cobj_ref *r)
+{
+	return hook_all(s, r, H_ATTR, 0, 0);
+}
+
+int ckpt_before_xattr(struct ckpt_set *s, const struct cobj_ref *r)
+{
+	return hook_all(s, r, H_XATTR, 0, 0);
+}
+
+int ckpt_before_dir(struct ckpt_set *s, const struct cobj_ref *r)
+{
+	return hook_all(s, r, H_DIR, 0, 0);
+}
+
+int ckpt_before_unlink(struct ckpt_set *s, const struct cobj_ref *r,
+		       bool last)
+{
+	return hook_all(s, r, last ? H_UNLINK_LAST : H_ATTR, 0, 0);
+}
+
+void ckpt_after_create(struct ckpt_set *s, const struct cobj_ref *r)
+{
+	hook_all(s, r, H_NEW, 0, 0);
+}
+
+static struct ckpt *find_locked(struct ckpt_set *s, const char *name)
+{
+	struct ckpt *c = s->list;
+
+	while (c && strcmp(c->name, name))
+		c = c->next;
+	return c;
+}
+
+struct ckpt *ckpt_get(struct ckpt_set *s, const char *name)
+{
+	struct ckpt *c;
+
+	pthread_rwlock_rdlock(&s->lock);
+	c = find_locked(s, name);
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	pthread_rwlock_unlock(&s->lock);
+	return c;
+}
+
+static int ckpt_new(struct ckpt_set *s, const char *name, unsigned flags,
+		    struct ckpt **out)
+{
+	struct cobj_table_opts o = { .store = s->store, .block_size = s->bs,
+				     .retain_all = flags & CKPT_RETAIN_ALL };
+	struct ckpt *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	rc = cobj_table_create(&o, &c->objs);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	c->set = s;
+	strcpy(c->name, name);
+	c->flags = flags;
+	atomic_init(&c->refs, 1);
+	*out = c;
+	return 0;
+}
+
+static uint64_t elapsed_us(const struct timespec *a, const struct timespec *b)
+{
+	return (uint64_t)((b->tv_sec - a->tv_sec) * 1000000 +
+			  (b->tv_nsec - a->tv_nsec) / 1000);
+}
+
+/* With take_lock held: drain, publish, resume. */
+static int take_locked(struct ckpt_set *s, struct ckpt *c, int64_t wait_ns)
+{
+	struct timespec t0, t1;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = gate_close(s->gate, wait_ns);
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_wrlock(&s->lock);
+	clock_gettime(CLOCK_REALTIME, &c->t);
+	c->next = s->list;
+	s->list = c;
+	atomic_fetch_add(&s->nactive, 1);
+	pthread_rwlock_unlock(&s->lock);
+	gate_open(s->gate);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c->pause_us = elapsed_us(&t0, &t1);
+	assert(ckpt_state_ok(c));
+	return 0;
+}
+
+int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
+	      int64_t wait_ns, uint64_t *pause_us)
+{
+	struct ckpt *c, *old;
+	int rc;
+
+	if (!parse_name_ok(name))
+		return -EINVAL;
+	pthread_mutex_lock(&s->take_lock);
+	events_emit(s->ev, "requested", "\"name\":\"%s\"", name);
+	if ((old = ckpt_get(s, name))) {
+		ckpt_put(old);
+		rc = -EEXIST;
+		goto out;
+	}
+	rc = ckpt_new(s, name, flags, &c);
+	if (rc == 0) {
+		rc = take_locked(s, c, wait_ns);
+		if (rc < 0)
+			ckpt_free(c);
+	}
+	if (rc == 0) {
+		*pause_us = c->pause_us;
+		events_emit(s->ev, "reached", "\"name\":\"%s\",\"pause_us\":%lu",
+			    name, (unsigned long)c->pause_us);
+	}
+out:
+	if (rc < 0 && rc != -EEXIST)
+		events_emit(s->ev, "failed", "\"name\":\"%s\",\"reason\":\"%s\"",
+			    name, rc == -ETIMEDOUT ? "drain wait exceeded"
+						   : "out of memory");
+	pthread_mutex_unlock(&s->take_lock);
+	return rc;
+}
+
+static void emit_released(struct ckpt_set *s, struct ckpt *c)
+{
+	struct cobj_stats st;
+	struct pstore_stats ps;
+
+	cobj_table_stats(c->objs, &st);
+	pstore_stats(s->store, &ps);
+	events_emit(s->ev, "released",
+		    "\"name\":\"%s\",\"captured_bytes\":%lu,"
+		    "\"captured_blocks\":%lu,\"files_released\":%lu,"
+		    "\"peak_store_bytes\":%lu", c->name,
+		    (unsigned long)st.captured_bytes,
+		    (unsigned long)st.captured_blocks,
+		    (unsigned long)st.released, (unsigned long)ps.peak_bytes);
+}
+
+int ckpt_release(struct ckpt_set *s, const char *name)
+{
+	struct ckpt **pp, *c = NULL;
+
+	pthread_mutex_lock(&s->take_lock);
+	pthread_rwlock_wrlock(&s->lock);
+	for (pp = &s->list; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->name, name)) {
+			c = *pp;
+			*pp = c->next;
+			atomic_fetch_sub(&s->nactive, 1);
+			atomic_store(&c->state, CKPT_RELEASED);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&s->lock);
+	if (c) {
+		emit_released(s, c);
+		ckpt_put(c);
+	}
+	pthread_mutex_unlock(&s->take_lock);
+	return c ? 0 : -ENOENT;
+}
+
+void ckpt_view_attach(struct ckpt *c)
+{
+	atomic_fetch_add(&c->views, 1);
+	events_emit(c->set->ev, "view-mounted", "\"name\":\"%s\"", c->name);
+}
+
+void ckpt_view_detach(struct ckpt *c)
+{
+	events_emit(c->set->ev, "view-unmounted", "\"name\":\"%s\"", c->name);
+	if (atomic_fetch_sub(&c->views, 1) == 1 && !(c->flags & CKPT_KEEP))
+		ckpt_release(c->set, c->name);
+}
+
+size_t ckpt_list(struct ckpt_set *s, struct ckpt_info *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&s->lock);
+	for (struct ckpt *c = s->list; c; c = c->next, n++) {
+		struct ckpt_info *i = &out[n];
+
+		if (n >= max)
+			continue;
+		strcpy(i->name, c->name);
+		i->t_sec = c->t.tv_sec;
+		i->pause_us = c->pause_us;
+		i->flags = c->flags;
+		i->valid = atomic_load(&c->state) == CKPT_ACTIVE;
+		i->views = atomic_load(&c->views);
+		cobj_table_stats(c->objs, &i->objs);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	return n;
+}

@@ -1,0 +1,104 @@
+/*
+ * ckpt.h - checkpoints of one live tree: taking them, the capture hooks
+ * the live tree calls before every change, and their release.
+ *
+ * The live tree brackets every modifying call with ckpt_op_begin/end and
+ * calls the matching ckpt_before_*() hook after resolving its objects and
+ * before changing anything.  With no checkpoint active a hook costs one
+ * atomic load.
+ */
+#ifndef SWAFS_CKPT_H
+#define SWAFS_CKPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "snapshot/cobj.h"
+
+struct ckpt_set;
+struct ckpt;
+struct events;
+
+struct ckpt_set_opts {
+	unsigned block_size;	/* capture unit, power of two */
+	const char *store_dir;	/* where the store spills */
+	uint64_t store_mem;	/* memory budget of the store */
+	uint64_t store_max;	/* disk budget of the store */
+	struct events *events;	/* not owned */
+};
+
+int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out);
+/* Frees every checkpoint; no view or call may be using them. */
+void ckpt_set_free(struct ckpt_set *s);
+
+/* True while some checkpoint needs capture (hooks would do work). */
+bool ckpt_active(struct ckpt_set *s);
+
+void ckpt_op_begin(struct ckpt_set *s);
+void ckpt_op_end(struct ckpt_set *s);
+
+/*
+ * Hooks, called between ckpt_op_begin() and the change.  They return 0;
+ * a capture that fails invalidates its checkpoint (views then fail with
+ * EIO) and never fails the live call.
+ */
+int ckpt_before_data(struct ckpt_set *s, const struct cobj_ref *r,
+		     uint64_t off, uint64_t len);
+/* attributes (mode, owner, times, size, link count) are about to change */
+int ckpt_before_attr(struct ckpt_set *s, const struct cobj_ref *r);
+int ckpt_before_xattr(struct ckpt_set *s, const struct cobj_ref *r);
+/* a directory's entries are about to change */
+int ckpt_before_dir(struct ckpt_set *s, const struct cobj_ref *r);
+/* r loses a name; last: it was its only one (data goes with it) */
+int ckpt_before_unlink(struct ckpt_set *s, const struct cobj_ref *r,
+		       bool last);
+/* r was created after every active checkpoint: never capture it */
+void ckpt_after_create(struct ckpt_set *s, const struct cobj_ref *r);
+
+enum ckpt_take_flags {
+	CKPT_RETAIN_ALL = 1 << 0,	/* keep pre-images until release */
+	CKPT_KEEP = 1 << 1,		/* survive the last view's unmount */
+};
+
+/*
+ * Take checkpoint name: drain modifying calls (at most wait_ns, < 0 no
+ * limit), record T, resume.  Returns 0 and the pause in microseconds,
+ * -EEXIST (name in use), -ETIMEDOUT (drain did not finish; nothing
+ * changed), -EINVAL (bad name) or -ENOMEM.
+ */
+int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
+	      int64_t wait_ns, uint64_t *pause_us);
+
+/* Release name now (its views get EIO from here on).  -ENOENT if none. */
+int ckpt_release(struct ckpt_set *s, const char *name);
+
+/* Reference a checkpoint by name (NULL if none); drop with ckpt_put(). */
+struct ckpt *ckpt_get(struct ckpt_set *s, const char *name);
+void ckpt_put(struct ckpt *c);
+
+/* A view was mounted / unmounted.  The last unmount releases the
+ * checkpoint unless it was taken with CKPT_KEEP. */
+void ckpt_view_attach(struct ckpt *c);
+void ckpt_view_detach(struct ckpt *c);
+
+const char *ckpt_name(const struct ckpt *c);
+struct cobj_table *ckpt_objects(struct ckpt *c);
+/* false once released or invalidated: views must fail with EIO */
+bool ckpt_usable(const struct ckpt *c);
+struct ckpt_set *ckpt_set_of(const struct ckpt *c);
+void ckpt_report_integrity(struct ckpt *c, const char *what);
+
+struct ckpt_info {
+	char name[65];
+	int64_t t_sec;		/* T, seconds since the epoch */
+	uint64_t pause_us;
+	unsigned flags;		/* enum ckpt_take_flags */
+	bool valid;
+	unsigned views;
+	struct cobj_stats objs;
+};
+/* Fill up to max infos of active checkpoints; returns how many exist. */
+size_t ckpt_list(struct ckpt_set *s, struct ckpt_info *out, size_t max);
+
+#endif

@@ -1,0 +1,754 @@
+/*
+ * cobj.c - per-checkpoint object state: capture before change, validated
+ * reads for views.  The ordering rules are numbered in cobj.h.
+ *
+ * Locking:
+ *   - shard mutexes protect the hash chains only;
+ *   - each entry's mutex serialises its captures and saved-marking, and
+ *     protects bref[], xattr, link and dir;
+ *   - bstate[] and flags are atomics: writers whose block needs no capture
+ *     and views validating a read take no lock at all.
+ *   No system call is made under a shard mutex.  Captures read the live
+ *   object and write the store under the entry's mutex: only writers of
+ *   that same object wait for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "snapshot/cobj.h"
+#include "snapshot/nscap.h"
+#include "snapshot/pstore.h"
+
+#define COBJ_SHARDS 64
+#define XATTR_LIST_MAX 65536
+
+struct cobj {
+	struct cobj *hnext;		/* shard lock */
+	dev_t dev;			/* immutable */
+	ino_t ino;			/* immutable */
+	struct stat st;			/* immutable: T attributes (rule 2) */
+	uint64_t nblocks;		/* immutable: blocks of the T image */
+	atomic_uint flags;		/* enum cobj_flags */
+	atomic_uint view_opens;
+	atomic_uchar *bstate;		/* nblocks entries; never freed early */
+	pthread_mutex_t lock;
+	uint64_t *bref;			/* lock: store refs of CB_DATA blocks */
+	uint64_t unsaved;		/* lock: blocks not yet saved */
+	char *xattr;			/* lock: set once with COBJ_XATTR */
+	size_t xattr_len;
+	char *link;			/* lock: T target of a dead symlink */
+	struct nsdir *dir;		/* lock: set once with COBJ_DIR */
+};
+
+struct cobj_shard {
+	pthread_mutex_t lock;
+	struct cobj **buckets;		/* lock */
+	size_t nbuckets;		/* lock; power of two */
+	size_t count;			/* lock */
+};
+
+struct cobj_table {
+	struct cobj_shard shards[COBJ_SHARDS];
+	struct pstore *store;		/* immutable */
+	unsigned bs;			/* immutable block size */
+	bool retain_all;		/* immutable */
+	atomic_ullong objects, released, captured, captured_bytes, saved;
+};
+
+static uint64_t cobj_hash(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull;
+
+	return h ^ ((uint64_t)dev * 0xc2b2ae3d27d4eb4full) ^ (h >> 31);
+}
+
+unsigned cobj_flags(const struct cobj *c)
+{
+	return atomic_load_explicit(&((struct cobj *)c)->flags,
+				    memory_order_acquire);
+}
+
+const struct stat *cobj_stat(const struct cobj *c)
+{
+	return &c->st;
+}
+
+const char *cobj_link(const struct cobj *c)
+{
+	return c->link;
+}
+
+const char *cobj_xattrs(const struct cobj *c, size_t *len)
+{
+	*len = c->xattr_len;
+	return c->xattr;
+}
+
+struct nsdir *cobj_dir(const struct cobj *c)
+{
+	return c->dir;
+}
+
+void cobj_lock(struct cobj *c)
+{
+	pthread_mutex_lock(&c->lock);
+}
+
+void cobj_unlock(struct cobj *c)
+{
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cobj_set_dir_locked(struct cobj *c, struct nsdir *d)
+{
+	c->dir = d;
+	atomic_fetch_or_explicit(&c->flags, COBJ_DIR, memory_order_release);
+}
+
+unsigned cobj_block_size(const struct cobj_table *t)
+{
+	return t->bs;
+}
+
+static void set_flag(struct cobj *c, unsigned f)
+{
+	atomic_fetch_or_explicit(&c->flags, f, memory_order_release);
+}
+
+/* Build an entry from the live object; it is not yet visible. */
+static int cobj_new(struct cobj_table *t, const struct cobj_ref *ref,
+		    struct cobj **out)
+{
+	struct cobj *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->dev = ref->dev;
+	c->ino = ref->ino;
+	if (fstatat(ref->fd, "", &c->st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+		rc = -errno;
+		free(c);
+		return rc;
+	}
+	if (S_ISREG(c->st.st_mode) && c->st.st_size > 0) {
+		c->nblocks = ((uint64_t)c->st.st_size + t->bs - 1) / t->bs;
+		c->bstate = calloc(c->nblocks, 1);
+		c->bref = calloc(c->nblocks, sizeof(*c->bref));
+		if (!c->bstate || !c->bref) {
+			free(c->bstate);
+			free(c->bref);
+			free(c);
+			return -ENOMEM;
+		}
+	}
+	c->unsaved = c->nblocks;
+	pthread_mutex_init(&c->lock, NULL);
+	*out = c;
+	return 0;
+}
+
+static void cobj_free(struct cobj_table *t, struct cobj *c)
+{
+	for (uint64_t b = 0; c->bref && b < c->nblocks; b++)
+		if (c->bref[b])
+			pstore_drop(t->store, c->bref[b]);
+	free(c->bstate);
+	free(c->bref);
+	free(c->xattr);
+	free(c->link);
+	nsdir_free(c->dir);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static struct cobj **cobj_bucket(struct cobj_shard *s, uint64_t h)
+{
+	return &s->buckets[(h / COBJ_SHARDS) & (s->nbuckets - 1)];
+}
+
+static struct cobj *shard_find_locked(struct cobj_shard *s, uint64_t h,
+				      dev_t dev, ino_t ino)
+{
+	struct cobj *c = *cobj_bucket(s, h);
+
+	while (c && (c->ino != ino || c->dev != dev))
+		c = c->hnext;
+	return c;
+}
+
+static void shard_grow_locked(struct cobj_shard *s)
+{
+	size_t n = s->nbuckets * 2;
+	struct cobj **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return;		/* chains get longer; still correct */
+	for (size_t b = 0; b < s->nbuckets; b++) {
+		struct cobj *c = s->buckets[b], *next;
+
+		for (; c; c = next) {
+			uint64_t h = cobj_hash(c->dev, c->ino);
+
+			next = c->hnext;
+			c->hnext = nb[(h / COBJ_SHARDS) & (n - 1)];
+			nb[(h / COBJ_SHARDS) & (n - 1)] = c;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->nbuckets = n;
+}
+
+struct cobj *cobj_find(struct cobj_table *t, dev_t dev, ino_t ino)
+{
+	uint64_t h = cobj_hash(dev, ino);
+	struct cobj_shard *s = &t->shards[h % COBJ_SHARDS];
+	struct cobj *c;
+
+	pthread_mutex_lock(&s->lock);
+	c = shard_find_locked(s, h, dev, ino);
+	pthread_mutex_unlock(&s->lock);
+	return c;
+}
+
+/* Insert n unless an entry exists; returns the entry that is in the table. */
+static struct cobj *cobj_insert(struct cobj_table *t, struct cobj *n)
+{
+	uint64_t h = cobj_hash(n->dev, n->ino);
+	struct cobj_shard *s = &t->shards[h % COBJ_SHARDS];
+	struct cobj *c;
+
+	pthread_mutex_lock(&s->lock);
+	c = shard_find_locked(s, h, n->dev, n->ino);
+	if (!c) {
+		if (s->count >= s->nbuckets)
+			shard_grow_locked(s);
+		n->hnext = *cobj_bucket(s, h);
+		*cobj_bucket(s, h) = n;
+		s->count++;
+		c = n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (c == n)
+		atomic_fetch_add(&t->objects, 1);
+	return c;
+}
+
+int cobj_get(struct cobj_table *t, const struct cobj_ref *ref,
+	     struct cobj **out)
+{
+	struct cobj *c = cobj_find(t, ref->dev, ref->ino), *n = NULL;
+	int rc;
+
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	/* Rule 2: stat before insertion, so it predates any change. */
+	rc = cobj_new(t, ref, &n);
+	if (rc < 0)
+		return rc;
+	c = cobj_insert(t, n);
+	if (c != n)
+		cobj_free(t, n);
+	*out = c;
+	return 0;
+}
+
+int cobj_mark_new(struct cobj_table *t, const struct cobj_ref *ref)
+{
+	struct cobj *c;
+	int rc = cobj_get(t, ref, &c);
+
+	if (rc == 0)
+		set_flag(c, COBJ_NEW);
+	return rc;
+}
+
+/* A readable descriptor of the live object for capture. */
+static int open_live(const struct cobj_ref *ref, int flags)
+{
+	char path[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ref->fd);
+	fd = open(path, flags | O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)	/* O_NOATIME needs ownership */
+		fd = open(path, flags | O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* True when [off, off+len) holds no data in fd (a hole). */
+static bool is_hole(int fd, uint64_t off, uint64_t len)
+{
+	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+
+	return (d < 0 && errno == ENXIO) || (d >= 0 && (uint64_t)d >= off + len);
+}
+
+static uint64_t block_len(const struct cobj_table *t, const struct cobj *c,
+			  uint64_t b)
+{
+	uint64_t start = b * t->bs, size = (uint64_t)c->st.st_size;
+
+	return size - start < t->bs ? size - start : t->bs;
+}
+
+/* Capture block b (entry locked, block CB_LIVE). */
+static int capture_block_locked(struct cobj_table *t, struct cobj *c,
+				int fd, uint64_t b, void *buf)
+{
+	uint64_t len = block_len(t, c, b), ref = 0;
+	ssize_t n;
+	int rc;
+
+	if (is_hole(fd, b * t->bs, len)) {
+		atomic_store_explicit(&c->bstate[b], CB_HOLE,
+				      memory_order_release);
+		return 0;
+	}
+	n = pread(fd, buf, len, (off_t)(b * t->bs));
+	if (n < 0)
+		return -errno;
+	if ((uint64_t)n < len)	/* changed behind the mount's back */
+		return -EIO;
+	rc = pstore_put(t->store, buf, len, &ref);
+	if (rc < 0)
+		return rc;
+	c->bref[b] = ref;
+	atomic_fetch_add(&t->captured, 1);
+	atomic_fetch_add(&t->captured_bytes, len);
+	atomic_store_explicit(&c->bstate[b], CB_DATA, memory_order_release);
+	return 0;
+}
+
+/* Dirty saved blocks in [b0, b1]; returns true if any block needs capture. */
+static bool scan_range(struct cobj *c, uint64_t b0, uint64_t b1)
+{
+	bool need = false;
+
+	for (uint64_t b = b0; b <= b1; b++) {
+		unsigned char s = atomic_load_explicit(&c->bstate[b],
+						       memory_order_acquire);
+
+		if (s == CB_LIVE)
+			need = true;
+		else if (s == CB_SAVED)
+			atomic_compare_exchange_strong(&c->bstate[b], &s,
+						       CB_DIRTY);
+	}
+	return need;
+}
+
+static int capture_blocks_locked(struct cobj_table *t, struct cobj *c,
+				 const struct cobj_ref *ref, uint64_t b0,
+				 uint64_t b1)
+{
+	void *buf = NULL;
+	int fd = -1, rc = 0;
+
+	for (uint64_t b = b0; b <= b1 && rc == 0; b++) {
+		if (atomic_load(&c->bstate[b]) != CB_LIVE)
+			continue;
+		if (fd < 0 && (fd = open_live(ref, 0)) < 0)
+			return fd;
+		if (!buf && !(buf = malloc(t->bs))) {
+			rc = -ENOMEM;
+			break;
+		}
+		rc = capture_block_locked(t, c, fd, b, buf);
+	}
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* A change hit a released object: views must no longer trust it. */
+static bool released_changed(struct cobj *c)
+{
+	unsigned f = cobj_flags(c);
+
+	if (f & COBJ_RELEASED) {
+		if (!(f & COBJ_CHANGED))
+			set_flag(c, COBJ_CHANGED);
+		return true;
+	}
+	return (f & (COBJ_NEW | COBJ_DEAD)) != 0;
+}
+
+int cobj_capture_range(struct cobj_table *t, struct cobj *c,
+		       const struct cobj_ref *ref, uint64_t off, uint64_t len)
+{
+	uint64_t b0, b1;
+	int rc;
+
+	if (released_changed(c) || len == 0 || off >= c->nblocks * t->bs)
+		return 0;
+	b0 = off / t->bs;
+	b1 = len > c->nblocks * t->bs - off ? c->nblocks - 1
+					   : (off + len - 1) / t->bs;
+	if (!scan_range(c, b0, b1))
+		return 0;	/* the fast path: nothing left to capture */
+	pthread_mutex_lock(&c->lock);
+	rc = capture_blocks_locked(t, c, ref, b0, b1);
+	pthread_mutex_unlock(&c->lock);
+	if (rc < 0)
+		set_flag(c, COBJ_BROKEN);
+	return rc;
+}
+
+/* Append one name\0 len(4, LE) value record. */
+static int xattr_append(char **buf, size_t *len, const char *name,
+			const char *val, uint32_t vlen)
+{
+	size_t nlen = strlen(name) + 1;
+	char *nb = realloc(*buf, *len + nlen + 4 + vlen);
+
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb + *len, name, nlen);
+	for (int k = 0; k < 4; k++)
+		nb[*len + nlen + k] = (char)(vlen >> (8 * k));
+	memcpy(nb + *len + nlen + 4, val, vlen);
+	*buf = nb;
+	*len += nlen + 4 + vlen;
+	return 0;
+}
+
+static int read_xattrs(const char *path, char **out, size_t *outlen)
+{
+	char *names = malloc(XATTR_LIST_MAX), *val = malloc(XATTR_LIST_MAX);
+	ssize_t n, v;
+	int rc = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!names || !val) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n = listxattr(path, names, XATTR_LIST_MAX);
+	if (n < 0) {
+		rc = errno == ENOTSUP ? 0 : -errno;
+		goto out;
+	}
+	for (char *p = names; p < names + n && rc == 0; p += strlen(p) + 1) {
+		v = getxattr(path, p, val, XATTR_LIST_MAX);
+		if (v < 0 && errno == ENODATA)
+			continue;
+		if (v < 0)
+			rc = -errno;
+		else
+			rc = xattr_append(out, outlen, p, val, (uint32_t)v);
+	}
+out:
+	free(names);
+	free(val);
+	return rc;
+}
+
+static int capture_xattrs_locked(struct cobj *c, const struct cobj_ref *ref)
+{
+	char path[32];
+	int rc;
+
+	if (cobj_flags(c) & COBJ_XATTR)
+		return 0;
+	if (S_ISLNK(c->st.st_mode)) {
+		/* the live tree passes no xattrs on symlinks */
+		set_flag(c, COBJ_XATTR);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ref->fd);
+	rc = read_xattrs(path, &c->xattr, &c->xattr_len);
+	if (rc == 0)
+		set_flag(c, COBJ_XATTR);
+	return rc;
+}
+
+int cobj_capture_xattrs(struct cobj_table *t, struct cobj *c,
+			const struct cobj_ref *ref)
+{
+	int rc;
+
+	if (released_changed(c) || (cobj_flags(c) & COBJ_XATTR))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	rc = capture_xattrs_locked(c, ref);
+	pthread_mutex_unlock(&c->lock);
+	if (rc < 0)
+		set_flag(c, COBJ_BROKEN);
+	return rc;
+}
+
+static int capture_link_locked(struct cobj *c, const struct cobj_ref *ref)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n;
+
+	if (!S_ISLNK(c->st.st_mode) || c->link)
+		return 0;
+	n = readlinkat(ref->fd, "", buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	c->link = strdup(buf);
+	return c->link ? 0 : -ENOMEM;
+}
+
+int cobj_capture_all(struct cobj_table *t, struct cobj *c,
+		     const struct cobj_ref *ref)
+{
+	int rc;
+
+	if (released_changed(c))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	rc = capture_xattrs_locked(c, ref);
+	if (rc == 0)
+		rc = capture_link_locked(c, ref);
+	if (rc == 0 && c->nblocks)
+		rc = capture_blocks_locked(t, c, ref, 0, c->nblocks - 1);
+	if (rc == 0)
+		set_flag(c, COBJ_DEAD);
+	pthread_mutex_unlock(&c->lock);
+	if (rc < 0)
+		set_flag(c, COBJ_BROKEN);
+	return rc;
+}
+
+/* Read part of block b live, then validate it (rule 3).  Returns 0, 1 to
+ * retry (a pre-image appeared meanwhile) or -errno. */
+static int read_live_part(struct cobj *c, int fd, uint64_t b, char *buf,
+			  size_t n, uint64_t off)
+{
+	ssize_t got;
+	unsigned char s;
+
+	if (fd < 0)
+		return -EIO;
+	got = pread(fd, buf, n, (off_t)off);
+	if (got < 0)
+		return -errno;
+	if (cobj_flags(c) & (COBJ_BROKEN | COBJ_CHANGED))
+		return -EIO;
+	if (cobj_flags(c) & COBJ_RELEASED)
+		return (size_t)got == n ? 0 : -EIO;
+	s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
+	if (s == CB_DATA || s == CB_HOLE)
+		return 1;
+	if (s == CB_DIRTY || (size_t)got < n)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * The entry's lock is held across the store read: a concurrent
+ * cobj_mark_saved() could otherwise drop the ref, and the store hand the
+ * same ref to another block's pre-image.
+ */
+static int read_stored_part(struct cobj_table *t, struct cobj *c, uint64_t b,
+			    char *buf, size_t n, size_t boff)
+{
+	char *blk = malloc(t->bs);
+	size_t got;
+	int rc = 1;
+
+	if (!blk)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	if (c->bref && c->bref[b]) {
+		rc = pstore_get(t->store, c->bref[b], blk, t->bs, &got);
+		if (rc == 0 && got < boff + n)
+			rc = -EIO;
+		else if (rc == 0)
+			memcpy(buf, blk + boff, n);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(blk);
+	return rc;	/* 1: saved meanwhile, the state says what now */
+}
+
+/* Serve n bytes of block b from offset off (inside the T size). */
+static int read_part(struct cobj_table *t, struct cobj *c, int fd, char *buf,
+		     size_t n, uint64_t off)
+{
+	uint64_t b = off / t->bs;
+	int rc = 1;
+
+	while (rc == 1) {
+		unsigned char s;
+
+		if (cobj_flags(c) & COBJ_BROKEN)
+			return -EIO;
+		if (cobj_flags(c) & COBJ_RELEASED)
+			return read_live_part(c, fd, b, buf, n, off);
+		s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
+		if (s == CB_DATA)
+			rc = read_stored_part(t, c, b, buf, n, off % t->bs);
+		else if (s == CB_HOLE)
+			rc = (memset(buf, 0, n), 0);
+		else if (s == CB_DIRTY)
+			rc = -EIO;
+		else
+			rc = read_live_part(c, fd, b, buf, n, off);
+	}
+	return rc;
+}
+
+ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
+		  void *buf, size_t len, uint64_t off)
+{
+	uint64_t size = (uint64_t)c->st.st_size;
+	size_t done = 0;
+
+	if (!S_ISREG(c->st.st_mode))
+		return -EISDIR;
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t n = t->bs - pos % t->bs;
+		int rc;
+
+		if (n > len - done)
+			n = len - done;
+		rc = read_part(t, c, live_fd, (char *)buf + done, n, pos);
+		if (rc < 0)
+			return rc;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+/* Entry locked: free what a released object no longer needs. */
+static bool try_release_locked(struct cobj_table *t, struct cobj *c)
+{
+	if (!S_ISREG(c->st.st_mode) || c->unsaved || atomic_load(&c->view_opens)
+	    || (cobj_flags(c) & COBJ_RELEASED))
+		return false;
+	free(c->bref);
+	c->bref = NULL;
+	set_flag(c, COBJ_RELEASED);
+	atomic_fetch_add(&t->released, 1);
+	return true;
+}
+
+void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
+		     uint64_t last)
+{
+	if (t->retain_all || !c->nblocks || first >= c->nblocks)
+		return;
+	if (last >= c->nblocks)
+		last = c->nblocks - 1;
+	pthread_mutex_lock(&c->lock);
+	for (uint64_t b = first; b <= last && c->bref; b++) {
+		unsigned char s = atomic_load(&c->bstate[b]);
+
+		if (s == CB_SAVED || s == CB_DIRTY)
+			continue;
+		/* A captured block's live bytes are post-T: once its
+		 * pre-image is dropped it can never be served again. */
+		atomic_store_explicit(&c->bstate[b],
+				      s == CB_LIVE ? CB_SAVED : CB_DIRTY,
+				      memory_order_release);
+		if (c->bref[b]) {
+			pstore_drop(t->store, c->bref[b]);
+			c->bref[b] = 0;
+		}
+		c->unsaved--;
+		atomic_fetch_add(&t->saved, 1);
+	}
+	try_release_locked(t, c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cobj_view_open(struct cobj *c)
+{
+	atomic_fetch_add(&c->view_opens, 1);
+}
+
+bool cobj_view_close(struct cobj_table *t, struct cobj *c)
+{
+	bool released;
+
+	if (atomic_fetch_sub(&c->view_opens, 1) != 1)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	released = try_release_locked(t, c);
+	pthread_mutex_unlock(&c->lock);
+	return released;
+}
+
+int cobj_table_create(const struct cobj_table_opts *o, struct cobj_table **out)
+{
+	struct cobj_table *t;
+	int k;
+
+	if (!o->block_size || (o->block_size & (o->block_size - 1)))
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->store = o->store;
+	t->bs = o->block_size;
+	t->retain_all = o->retain_all;
+	for (k = 0; k < COBJ_SHARDS; k++) {
+		struct cobj_shard *s = &t->shards[k];
+
+		pthread_mutex_init(&s->lock, NULL);
+		s->nbuckets = 16;
+		s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+		if (!s->buckets)
+			goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	while (k-- > 0)
+		free(t->shards[k].buckets);
+	free(t);
+	return -ENOMEM;
+}
+
+void cobj_table_free(struct cobj_table *t)
+{
+	if (!t)
+		return;
+	for (int k = 0; k < COBJ_SHARDS; k++) {
+		struct cobj_shard *s = &t->shards[k];
+
+		for (size_t b = 0; b < s->nbuckets; b++) {
+			struct cobj *c = s->buckets[b], *next;
+
+			for (; c; c = next) {
+				next = c->hnext;
+				cobj_free(t, c);
+			}
+		}
+		free(s->buckets);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(t);
+}
+
+void cobj_table_stats(struct cobj_table *t, struct cobj_stats *out)
+{
+	out->objects = atomic_load(&t->objects);
+	out->released = atomic_load(&t->released);
+	out->captured_blocks = atomic_load(&t->captured);
+	out->captured_bytes = atomic_load(&t->captured_bytes);
+	out->saved_blocks = atomic_load(&t->saved);
+}

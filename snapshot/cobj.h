@@ -1,0 +1,141 @@
+/*
+ * cobj.h - what one checkpoint knows about one object: its attributes,
+ * extended attributes, symlink target and data blocks as they were at T.
+ *
+ * A checkpoint's table holds an entry only for objects that changed since T
+ * or that a view opened; every other object is read live, because it is
+ * still as it was at T.  The protocol that makes this safe:
+ *
+ *   1. Capture before change.  Every change to an object after T is
+ *      preceded by a cobj_* capture call that records the pre-image and
+ *      publishes it (a flag or a block state, stored with release order)
+ *      before returning.  The change itself comes after.
+ *   2. An entry's T attributes are recorded when it is created, and it is
+ *      created (inserted) before the first change: so they are T's.
+ *   3. Readers validate after reading live: a view reads the live object
+ *      first, then checks (acquire) that no pre-image was published for
+ *      what it read.  If one was, it uses the pre-image instead.  By 1,
+ *      a read that saw post-T bytes always finds the pre-image.
+ *   4. The first pre-image wins: a capture finds the block already
+ *      captured and does nothing; concurrent captures of one object are
+ *      serialised by the entry's mutex.
+ *   5. A block the view has served and moved past is "saved": its
+ *      pre-image is dropped and later writes to it cost nothing but mark it
+ *      dirty; a view that reads a dirty saved block gets -EIO (G3).
+ */
+#ifndef SWAFS_COBJ_H
+#define SWAFS_COBJ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct pstore;
+struct cobj_table;
+struct cobj;
+struct nsdir;
+
+/* A live object as the capture calls see it. */
+struct cobj_ref {
+	dev_t dev;
+	ino_t ino;
+	int fd;		/* O_PATH descriptor of the live object, or -1 */
+};
+
+/* Per-block state, one byte each. */
+enum cobj_block {
+	CB_LIVE = 0,	/* unchanged since T: read the live file */
+	CB_DATA,	/* pre-image in the store */
+	CB_HOLE,	/* was a hole at T (reads as zeros, SEEK_HOLE) */
+	CB_SAVED,	/* served and moved past; pre-image dropped */
+	CB_DIRTY,	/* saved, then changed: cannot be served again */
+};
+
+enum cobj_flags {
+	COBJ_NEW = 1 << 0,	/* created after T: not part of the image */
+	COBJ_XATTR = 1 << 1,	/* T extended attributes recorded */
+	COBJ_DIR = 1 << 2,	/* T directory entries recorded */
+	COBJ_DEAD = 1 << 3,	/* last name removed: whole T image captured */
+	COBJ_RELEASED = 1 << 4,	/* fully saved: pre-images freed */
+	COBJ_CHANGED = 1 << 5,	/* changed after release */
+	COBJ_BROKEN = 1 << 6,	/* a capture failed: views get -EIO */
+};
+
+struct cobj_table_opts {
+	struct pstore *store;
+	unsigned block_size;	/* power of two */
+	bool retain_all;	/* keep every pre-image until release */
+};
+
+int cobj_table_create(const struct cobj_table_opts *o, struct cobj_table **out);
+/* Frees every entry and drops every pre-image it holds. */
+void cobj_table_free(struct cobj_table *t);
+
+/*
+ * Find the entry for ref, or create it from the live object (recording its
+ * T attributes).  Entries live as long as the table.  Returns 0 or -errno.
+ */
+int cobj_get(struct cobj_table *t, const struct cobj_ref *ref,
+	     struct cobj **out);
+/* The entry for (dev, ino) or NULL; never creates. */
+struct cobj *cobj_find(struct cobj_table *t, dev_t dev, ino_t ino);
+
+/* Mark an object created after T (no capture, not in the image). */
+int cobj_mark_new(struct cobj_table *t, const struct cobj_ref *ref);
+
+/*
+ * Capture calls, made before the change.  Each returns 0, or -errno when
+ * the pre-image could not be stored (the caller applies the store policy;
+ * the entry is then marked broken so views fail instead of lying).
+ */
+int cobj_capture_range(struct cobj_table *t, struct cobj *c,
+		       const struct cobj_ref *ref, uint64_t off, uint64_t len);
+int cobj_capture_xattrs(struct cobj_table *t, struct cobj *c,
+			const struct cobj_ref *ref);
+/* The last name goes: capture everything still live (data, xattrs, link). */
+int cobj_capture_all(struct cobj_table *t, struct cobj *c,
+		     const struct cobj_ref *ref);
+
+unsigned cobj_flags(const struct cobj *c);
+const struct stat *cobj_stat(const struct cobj *c);	/* T attributes */
+const char *cobj_link(const struct cobj *c);		/* T target or NULL */
+/* The T extended attributes as name\0 value-length(4, LE) value records. */
+const char *cobj_xattrs(const struct cobj *c, size_t *len);
+
+/* Directory entries (nscap.c owns their format); set once, under c's lock. */
+struct nsdir *cobj_dir(const struct cobj *c);
+void cobj_lock(struct cobj *c);
+void cobj_unlock(struct cobj *c);
+void cobj_set_dir_locked(struct cobj *c, struct nsdir *d);
+
+/*
+ * View side: read T bytes [off, off+len) of c into buf, using live_fd (a
+ * readable descriptor of the live object, or -1 for a dead object).  The
+ * caller holds a cobj_view_open() reference.  Revalidates after every live
+ * read (rule 3).  Returns bytes read, or -errno: -EIO when T data cannot be
+ * served (broken entry, saved block changed since, store integrity).
+ */
+ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
+		  void *buf, size_t len, uint64_t off);
+
+/* Mark blocks [first, last] of c saved (served and moved past). */
+void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
+		     uint64_t last);
+/* View handles: a released object is freed when saved and unopened. */
+void cobj_view_open(struct cobj *c);
+/* Returns true when this close released the object. */
+bool cobj_view_close(struct cobj_table *t, struct cobj *c);
+
+unsigned cobj_block_size(const struct cobj_table *t);
+
+struct cobj_stats {
+	uint64_t objects;	/* entries */
+	uint64_t released;	/* entries released */
+	uint64_t captured_blocks;
+	uint64_t captured_bytes;	/* raw bytes of captured blocks */
+	uint64_t saved_blocks;
+};
+void cobj_table_stats(struct cobj_table *t, struct cobj_stats *out);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * ctlmsg.c - control protocol encoding.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "snapshot/ctlmsg.h"
+
+static bool plain(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || strchr("._/:=,-", c);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode one %-encoded argument in place; -EINVAL if malformed. */
+static int decode(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		int h, l;
+
+		if (*s != '%') {
+			if (!plain((unsigned char)*s))
+				return -EINVAL;
+			*o++ = *s;
+			continue;
+		}
+		h = hexval(s[1]);
+		l = h < 0 ? -1 : hexval(s[2]);
+		if (l < 0 || (h == 0 && l == 0))
+			return -EINVAL;	/* no NUL inside an argument */
+		*o++ = (char)(h * 16 + l);
+		s += 2;
+	}
+	*o = '\0';
+	return 0;
+}
+
+int ctlmsg_parse(char *line, char *argv[CTLMSG_ARGS])
+{
+	int n = 0;
+	char *p = line;
+
+	if (!*line || strlen(line) >= CTLMSG_MAX)
+		return -EINVAL;
+	for (;;) {
+		char *sp = strchr(p, ' ');
+
+		if (n == CTLMSG_ARGS)
+			return -EINVAL;
+		if (sp)
+			*sp = '\0';
+		if (!*p || decode(p) < 0)
+			return -EINVAL;
+		argv[n++] = p;
+		if (!sp)
+			return n;
+		p = sp + 1;
+	}
+}
+
+int ctlmsg_add(char *buf, size_t size, const char *arg)
+{
+	size_t o = strlen(buf);
+
+	if (o && o + 1 < size)
+		buf[o++] = ' ';
+	for (; *arg; arg++) {
+		unsigned char c = (unsigned char)*arg;
+
+		if (o + 4 > size)
+			return -ENAMETOOLONG;
+		if (plain(c))
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, size - o, "%%%02X", c);
+	}
+	if (o + 1 > size)
+		return -ENAMETOOLONG;
+	buf[o] = '\0';
+	return 0;
+}
+
+void ctlmsg_socket_dir(uid_t uid, char *buf, size_t size)
+{
+	if (uid == 0)
+		snprintf(buf, size, "/run/swafs");
+	else
+		snprintf(buf, size, "/tmp/swafs-%u", (unsigned)uid);
+}
+
+void ctlmsg_socket_path(dev_t dev, uid_t uid, char *buf, size_t size)
+{
+	char dir[64];
+
+	ctlmsg_socket_dir(uid, dir, sizeof(dir));
+	snprintf(buf, size, "%s/%u:%u.sock", dir, major(dev), minor(dev));
+}

@@ -1,0 +1,38 @@
+/*
+ * ctlmsg.h - the control protocol between swactl and the daemon.
+ *
+ * One request per connection: a line "VERB ARG...\n" of at most
+ * CTLMSG_MAX bytes; arguments are separated by one space and
+ * percent-encoded (every byte outside [A-Za-z0-9._/:=,-] as %XX), so any
+ * path or name fits.  The reply starts with "ok KEY=VALUE...\n" or
+ * "err EXIT MESSAGE\n" (EXIT is swactl's exit code); body lines may follow
+ * until the daemon closes the connection.
+ */
+#ifndef SWAFS_CTLMSG_H
+#define SWAFS_CTLMSG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CTLMSG_MAX 8192
+#define CTLMSG_ARGS 16
+
+/*
+ * Split and decode a request line (without its newline) in place.  Returns
+ * the number of arguments (verb included) stored in argv, or -EINVAL for a
+ * malformed line (empty, too many arguments, bad escape, NUL byte).
+ */
+int ctlmsg_parse(char *line, char *argv[CTLMSG_ARGS]);
+
+/*
+ * Append " " (unless at the start) and the encoded arg to buf, which holds
+ * a NUL-terminated string of capacity size.  Returns 0 or -ENAMETOOLONG.
+ */
+int ctlmsg_add(char *buf, size_t size, const char *arg);
+
+/* Where the daemon serving the mount with device number dev listens. */
+void ctlmsg_socket_path(dev_t dev, uid_t uid, char *buf, size_t size);
+/* The directory of that socket. */
+void ctlmsg_socket_dir(uid_t uid, char *buf, size_t size);
+
+#endif

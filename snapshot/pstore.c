@@ -1,0 +1,1012 @@
+/*
+ * pstore.c - the pre-image store.
+ *
+ * Invariants; ps->lock protects every field marked "lock":
+ *  1. A ref is returned only once its slot is committed (PSTORE_MEM or
+ *     PSTORE_DISK), and a record's bytes are complete before it is
+ *     committed, so a get never sees a half-written record.  Spilling is
+ *     two-phase: reserve a slot and segment space under the lock, write
+ *     outside it, commit under it.
+ *  2. A slot's gen changes whenever the slot is freed, so a stale ref never
+ *     names a later record in the same slot.
+ *  3. seg->live counts the records committed or being written in a segment,
+ *     seg->users the gets reading it.  A segment is unhooked when both are 0
+ *     and only then closed and unlinked, so no fd is closed under a reader.
+ *     An in-memory record pinned by a get and then dropped is freed by its
+ *     last reader (dead flag).
+ *  4. No compression, checksum, allocation of data buffers or file I/O
+ *     under ps->lock: whatever a locked step retires goes on a
+ *     struct pstore_trash, emptied after unlocking.
+ *  5. mem_bytes is the sum of the sizes of PSTORE_MEM records; disk_bytes
+ *     the sum of seg->end over hooked segments (reservations included).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <lz4.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "snapshot/pstore.h"
+
+#define PSTORE_REC_MAGIC	0x52505753u	/* "SWPR" little-endian */
+#define PSTORE_SEG_MAGIC	"SWAFSSEG"
+#define PSTORE_VERSION		1
+#define PSTORE_F_RAW		(1u << 0)
+#define PSTORE_F_LZ4		(1u << 1)
+
+#define PSTORE_CHUNK_SHIFT	16
+#define PSTORE_CHUNK_SLOTS	(1u << PSTORE_CHUNK_SHIFT)
+#define PSTORE_NCHUNKS		(1u << 16)
+#define PSTORE_SLOTS_MAX	UINT32_MAX	/* ref low half: idx + 1 */
+#define PSTORE_NSEGS		(1u << 16)	/* segs[] index: 16 bits */
+#define PSTORE_NIL		UINT64_MAX
+#define PSTORE_STALE_PREFIX	"swafs-store."
+
+enum pstore_state {
+	PSTORE_FREE,		/* on the free list */
+	PSTORE_RESERVED,	/* being filled by a put; not readable */
+	PSTORE_MEM,		/* committed, in memory */
+	PSTORE_DISK,		/* committed, in a segment file */
+};
+
+/* Decoded record header; converted only by rec_hdr_read/rec_hdr_write. */
+struct pstore_rec_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t flags;
+	uint32_t raw_len;
+	uint32_t stored_len;
+	uint64_t xxh64;
+};
+
+/* An in-memory record; rec[] holds the bytes of the format in pstore.h. */
+struct pstore_mrec {
+	uint32_t users : 31;	/* gets reading rec; lock */
+	uint32_t dead : 1;	/* dropped while pinned: last reader frees */
+	uint32_t size;		/* header + payload; immutable */
+	uint8_t rec[];
+};
+
+struct pstore_slot {
+	union {
+		struct pstore_mrec *mem;	/* PSTORE_MEM */
+		struct {
+			uint64_t off : 27;	/* < PSTORE_SEG_LIMIT */
+			uint64_t size : 21;	/* header + payload */
+			uint64_t seg : 16;	/* index in ps->segs */
+		} disk;				/* PSTORE_DISK */
+		uint64_t next;			/* PSTORE_FREE: or PSTORE_NIL */
+	} u;
+	uint32_t gen;		/* changes when freed: high half of a ref */
+	uint32_t state : 2;	/* enum pstore_state */
+	uint32_t raw_len : 21;	/* committed records */
+};
+_Static_assert(sizeof(struct pstore_slot) == 16, "slot must stay 16 bytes");
+_Static_assert(PSTORE_REC_HDR_SIZE + PSTORE_REC_MAX < (1u << 21),
+	       "record size must fit the 21-bit size field");
+
+struct pstore_seg {
+	int fd;			/* immutable until closed by trash_empty */
+	uint32_t id;		/* file seg-<id>; immutable */
+	uint32_t idx;		/* index in ps->segs while hooked */
+	uint32_t live;		/* records committed or being written; lock */
+	uint32_t users;		/* gets reading it; lock */
+	uint64_t end;		/* append offset; lock */
+	struct pstore_seg *next;	/* trash list, once unhooked */
+};
+
+struct pstore {
+	pthread_mutex_t lock;
+	char *path;			/* private directory; immutable */
+	int dirfd;			/* open on path; immutable */
+	struct pstore_limits lim;	/* seg_max resolved; immutable */
+	struct pstore_slot **chunks;	/* PSTORE_NCHUNKS; lock, never freed */
+	uint32_t nslots;		/* slots ever handed out; lock */
+	uint64_t free_head;		/* free slot list; lock */
+	struct pstore_seg **segs;	/* PSTORE_NSEGS hooked segments; lock */
+	struct pstore_seg *active;	/* appended to, or NULL; lock */
+	uint32_t seg_cursor;		/* next segs[] to try; lock */
+	uint32_t next_seg_id;		/* lock */
+	struct pstore_stats st;		/* lock */
+};
+
+/* What a locked step retired, to release once the lock is dropped. */
+struct pstore_trash {
+	struct pstore_seg *segs;	/* unhooked or never hooked */
+	struct pstore_mrec *mrec;
+};
+
+/* A pinned record that a get reads outside the lock. */
+struct pstore_pin {
+	struct pstore_mrec *mrec;	/* PSTORE_MEM */
+	struct pstore_seg *seg;		/* PSTORE_DISK */
+	uint64_t off;
+	uint32_t size;
+	uint32_t raw_len;
+};
+
+/* ---- format: the one read/write accessor pair, and little-endian ---- */
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void rec_hdr_write(uint8_t *p, const struct pstore_rec_hdr *h)
+{
+	put_le(p + 0, h->magic, 4);
+	put_le(p + 4, h->version, 2);
+	put_le(p + 6, h->flags, 2);
+	put_le(p + 8, h->raw_len, 4);
+	put_le(p + 12, h->stored_len, 4);
+	put_le(p + 16, h->xxh64, 8);
+}
+
+static void rec_hdr_read(const uint8_t *p, struct pstore_rec_hdr *h)
+{
+	h->magic = (uint32_t)get_le(p + 0, 4);
+	h->version = (uint16_t)get_le(p + 4, 2);
+	h->flags = (uint16_t)get_le(p + 6, 2);
+	h->raw_len = (uint32_t)get_le(p + 8, 4);
+	h->stored_len = (uint32_t)get_le(p + 12, 4);
+	h->xxh64 = get_le(p + 16, 8);
+}
+
+static void seg_hdr_write(uint8_t *p)
+{
+	memcpy(p, PSTORE_SEG_MAGIC, 8);
+	put_le(p + 8, PSTORE_VERSION, 4);
+	put_le(p + 12, 0, 4);
+}
+
+/* ---- codec: no lock held ---- */
+
+/* Build the in-memory record for data; *out is the caller's to free. */
+static int rec_encode(const void *data, size_t len, struct pstore_mrec **out)
+{
+	int bound = LZ4_compressBound((int)len);  /* >= len: raw fits too */
+	struct pstore_rec_hdr h = { .magic = PSTORE_REC_MAGIC,
+				    .version = PSTORE_VERSION };
+	struct pstore_mrec *m, *shrunk;
+	uint8_t *pay;
+	int c = 0;
+
+	m = malloc(sizeof(*m) + PSTORE_REC_HDR_SIZE + (size_t)bound);
+	if (!m)
+		return -ENOMEM;
+	pay = m->rec + PSTORE_REC_HDR_SIZE;
+	if (len)
+		c = LZ4_compress_default(data, (char *)pay, (int)len, bound);
+	h.raw_len = (uint32_t)len;
+	h.flags = c > 0 && (size_t)c < len ? PSTORE_F_LZ4 : PSTORE_F_RAW;
+	h.stored_len = h.flags == PSTORE_F_LZ4 ? (uint32_t)c : (uint32_t)len;
+	if (h.flags == PSTORE_F_RAW && len)
+		memcpy(pay, data, len);
+	h.xxh64 = XXH64(pay, h.stored_len, 0);
+	rec_hdr_write(m->rec, &h);
+	m->users = 0;
+	m->dead = 0;
+	m->size = PSTORE_REC_HDR_SIZE + h.stored_len;
+	shrunk = realloc(m, sizeof(*m) + m->size);
+	*out = shrunk ? shrunk : m;
+	return 0;
+}
+
+/*
+ * Check the record rec[0, size) that should hold raw_len original bytes and
+ * decode it into buf (room for raw_len).  Returns 0 or -EIO.
+ */
+static int rec_decode(const uint8_t *rec, uint32_t size, uint32_t raw_len,
+		      void *buf)
+{
+	const uint8_t *pay = rec + PSTORE_REC_HDR_SIZE;
+	struct pstore_rec_hdr h;
+	int n;
+
+	rec_hdr_read(rec, &h);
+	if (h.magic != PSTORE_REC_MAGIC || h.version != PSTORE_VERSION ||
+	    h.raw_len != raw_len || h.stored_len != size - PSTORE_REC_HDR_SIZE)
+		return -EIO;
+	if (h.flags == PSTORE_F_RAW ? h.stored_len != raw_len :
+	    h.flags != PSTORE_F_LZ4 || h.stored_len >= raw_len)
+		return -EIO;
+	if (XXH64(pay, h.stored_len, 0) != h.xxh64)
+		return -EIO;
+	if (h.flags == PSTORE_F_RAW) {
+		if (raw_len)
+			memcpy(buf, pay, raw_len);
+		return 0;
+	}
+	n = LZ4_decompress_safe((const char *)pay, buf, (int)h.stored_len,
+				(int)raw_len);
+	return n == (int)raw_len ? 0 : -EIO;
+}
+
+/* ---- file I/O: no lock held ---- */
+
+static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Read exactly n bytes; a short read, like any read error, is -EIO. */
+static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (n) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EIO;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static void seg_name(uint32_t id, char name[static 16])
+{
+	snprintf(name, 16, "seg-%06u", id);
+}
+
+/* Create segment file id with its header; *out is unhooked. */
+static int seg_create(struct pstore *ps, uint32_t id, struct pstore_seg **out)
+{
+	uint8_t hdr[PSTORE_SEG_HDR_SIZE];
+	struct pstore_seg *seg;
+	char name[16];
+	int rc;
+
+	seg = calloc(1, sizeof(*seg));
+	if (!seg)
+		return -ENOMEM;
+	seg_name(id, name);
+	seg->id = id;
+	seg->fd = openat(ps->dirfd, name,
+			 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (seg->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	seg_hdr_write(hdr);
+	rc = pwrite_full(seg->fd, hdr, sizeof(hdr), 0);
+	if (rc < 0)
+		goto fail_unlink;
+	seg->end = PSTORE_SEG_HDR_SIZE;
+	*out = seg;
+	return 0;
+fail_unlink:
+	unlinkat(ps->dirfd, name, 0);
+	close(seg->fd);
+fail:
+	free(seg);
+	return rc;
+}
+
+/* Release what locked steps retired.  Called without ps->lock. */
+static void trash_empty(struct pstore *ps, struct pstore_trash *t)
+{
+	struct pstore_seg *seg;
+	char name[16];
+
+	while ((seg = t->segs)) {
+		t->segs = seg->next;
+		seg_name(seg->id, name);
+		unlinkat(ps->dirfd, name, 0);
+		close(seg->fd);
+		free(seg);
+	}
+	free(t->mrec);
+	t->mrec = NULL;
+}
+
+/* ---- slots: ps->lock held ---- */
+
+static struct pstore_slot *slot_at(struct pstore *ps, uint32_t idx)
+{
+	return &ps->chunks[idx >> PSTORE_CHUNK_SHIFT]
+			  [idx & (PSTORE_CHUNK_SLOTS - 1)];
+}
+
+static uint64_t slot_ref(struct pstore *ps, uint32_t idx)
+{
+	return (uint64_t)slot_at(ps, idx)->gen << 32 | ((uint64_t)idx + 1);
+}
+
+/* The committed slot that ref names, or NULL. */
+static struct pstore_slot *slot_find_locked(struct pstore *ps, uint64_t ref,
+					    uint32_t *idx)
+{
+	uint64_t low = ref & UINT32_MAX;
+	struct pstore_slot *s;
+
+	if (low == 0 || low > ps->nslots)
+		return NULL;
+	*idx = (uint32_t)(low - 1);
+	s = slot_at(ps, *idx);
+	if (s->gen != (uint32_t)(ref >> 32) || s->state < PSTORE_MEM)
+		return NULL;
+	return s;
+}
+
+static void slot_free_locked(struct pstore *ps, uint32_t idx)
+{
+	struct pstore_slot *s = slot_at(ps, idx);
+
+	s->state = PSTORE_FREE;
+	s->gen++;
+	s->u.next = ps->free_head;
+	ps->free_head = idx;
+}
+
+/* Add the chunk for slot ps->nslots; drops ps->lock to allocate. */
+static int slot_grow_locked(struct pstore *ps)
+{
+	uint32_t k = ps->nslots >> PSTORE_CHUNK_SHIFT;
+	struct pstore_slot *c;
+
+	pthread_mutex_unlock(&ps->lock);
+	c = calloc(PSTORE_CHUNK_SLOTS, sizeof(*c));
+	pthread_mutex_lock(&ps->lock);
+	if (!c)
+		return -ENOMEM;
+	if (!ps->chunks[k]) {
+		ps->chunks[k] = c;
+		return 0;
+	}
+	/* Another put added it while the lock was dropped. */
+	pthread_mutex_unlock(&ps->lock);
+	free(c);
+	pthread_mutex_lock(&ps->lock);
+	return 0;
+}
+
+/* Take a slot and mark it PSTORE_RESERVED; may drop ps->lock. */
+static int slot_alloc_locked(struct pstore *ps, uint32_t *idx)
+{
+	int rc;
+
+	for (;;) {
+		if (ps->free_head != PSTORE_NIL) {
+			*idx = (uint32_t)ps->free_head;
+			ps->free_head = slot_at(ps, *idx)->u.next;
+			break;
+		}
+		if (ps->nslots == PSTORE_SLOTS_MAX)
+			return -ENOSPC;
+		if (ps->chunks[ps->nslots >> PSTORE_CHUNK_SHIFT]) {
+			*idx = ps->nslots++;
+			break;
+		}
+		rc = slot_grow_locked(ps);
+		if (rc < 0)
+			return rc;
+	}
+	slot_at(ps, *idx)->state = PSTORE_RESERVED;
+	return 0;
+}
+
+/* ---- accounting and segments: ps->lock held ---- */
+
+static void peak_note_locked(struct pstore *ps)
+{
+	uint64_t used = ps->st.mem_bytes + ps->st.disk_bytes;
+
+	if (used > ps->st.peak_bytes)
+		ps->st.peak_bytes = used;
+}
+
+static void commit_note_locked(struct pstore *ps, struct pstore_slot *s,
+			       uint32_t raw_len)
+{
+	s->raw_len = raw_len;
+	ps->st.records++;
+	ps->st.puts++;
+	ps->st.raw_bytes += raw_len;
+}
+
+/* Unhook seg onto the trash once nothing lives in it or reads it. */
+static void seg_retire_locked(struct pstore *ps, struct pstore_seg *seg,
+			      struct pstore_trash *t)
+{
+	if (seg->live || seg->users)
+		return;
+	ps->segs[seg->idx] = NULL;
+	ps->st.disk_bytes -= seg->end;
+	if (ps->active == seg)
+		ps->active = NULL;
+	seg->next = t->segs;
+	t->segs = seg;
+}
+
+/*
+ * Reserve size bytes at the end of the active segment.  Returns 0 with
+ * *segp and *off set, 1 when a new segment is needed and disk_max allows
+ * one, or -ENOSPC.
+ */
+static int seg_reserve_locked(struct pstore *ps, uint32_t size,
+			      struct pstore_seg **segp, uint64_t *off)
+{
+	struct pstore_seg *seg = ps->active;
+
+	if (!seg || seg->end + size > ps->lim.seg_max) {
+		if (ps->st.disk_bytes + PSTORE_SEG_HDR_SIZE + size >
+		    ps->lim.disk_max)
+			return -ENOSPC;
+		return 1;
+	}
+	if (ps->st.disk_bytes + size > ps->lim.disk_max)
+		return -ENOSPC;
+	*segp = seg;
+	*off = seg->end;
+	seg->end += size;
+	seg->live++;
+	ps->st.disk_bytes += size;
+	peak_note_locked(ps);
+	return 0;
+}
+
+/*
+ * Make the new segment seg active, unless a put installed one with room
+ * while the lock was dropped or disk_max no longer allows it: then seg goes
+ * to the trash and the caller's next reserve decides.
+ */
+static void seg_install_locked(struct pstore *ps, struct pstore_seg *seg,
+			       uint32_t size, struct pstore_trash *t)
+{
+	struct pstore_seg *old = ps->active;
+	uint32_t i, n;
+
+	if ((old && old->end + size <= ps->lim.seg_max) ||
+	    ps->st.disk_bytes + seg->end + size > ps->lim.disk_max)
+		goto discard;
+	for (n = 0; n < PSTORE_NSEGS; n++) {
+		i = (ps->seg_cursor + n) % PSTORE_NSEGS;
+		if (!ps->segs[i])
+			break;
+	}
+	if (n == PSTORE_NSEGS)
+		goto discard;
+	ps->seg_cursor = i + 1;
+	seg->idx = i;
+	ps->segs[i] = seg;
+	ps->active = seg;
+	ps->st.disk_bytes += seg->end;
+	peak_note_locked(ps);
+	if (old)
+		seg_retire_locked(ps, old, t);
+	return;
+discard:
+	seg->next = t->segs;
+	t->segs = seg;
+}
+
+/* ---- put ---- */
+
+/*
+ * Place record m of slot idx: commit it in memory (returns 0, m is owned
+ * by the store), or reserve segment space (returns 1 with *segp, *off).
+ * Creates segments with ps->lock dropped.
+ */
+static int put_place_locked(struct pstore *ps, struct pstore_mrec *m,
+			    uint32_t idx, uint32_t raw_len,
+			    struct pstore_seg **segp, uint64_t *off,
+			    struct pstore_trash *t)
+{
+	struct pstore_seg *seg = NULL;
+	uint32_t id;
+	int rc;
+
+	for (;;) {
+		if (ps->st.mem_bytes + m->size <= ps->lim.mem_max) {
+			slot_at(ps, idx)->u.mem = m;
+			slot_at(ps, idx)->state = PSTORE_MEM;
+			commit_note_locked(ps, slot_at(ps, idx), raw_len);
+			ps->st.mem_bytes += m->size;
+			peak_note_locked(ps);
+			return 0;
+		}
+		rc = seg_reserve_locked(ps, m->size, segp, off);
+		if (rc <= 0)
+			return rc == 0 ? 1 : rc;
+		id = ps->next_seg_id++;
+		pthread_mutex_unlock(&ps->lock);
+		rc = seg_create(ps, id, &seg);
+		pthread_mutex_lock(&ps->lock);
+		if (rc < 0)
+			return rc;
+		seg_install_locked(ps, seg, m->size, t);
+	}
+}
+
+/*
+ * Second phase of a spill: publish slot idx after the write to seg at off
+ * returned wrc, or undo the reservation.
+ */
+static void put_commit_locked(struct pstore *ps, uint32_t idx,
+			      struct pstore_seg *seg, uint64_t off,
+			      const struct pstore_mrec *m, uint32_t raw_len,
+			      int wrc, struct pstore_trash *t)
+{
+	struct pstore_slot *s = slot_at(ps, idx);
+
+	if (wrc < 0) {
+		/* Seal it: no appends behind a hole.  The space stays dead. */
+		if (ps->active == seg)
+			ps->active = NULL;
+		seg->live--;
+		seg_retire_locked(ps, seg, t);
+		slot_free_locked(ps, idx);
+		return;
+	}
+	s->u.disk.off = off;
+	s->u.disk.size = m->size;
+	s->u.disk.seg = seg->idx;
+	s->state = PSTORE_DISK;
+	commit_note_locked(ps, s, raw_len);
+}
+
+/* Phase two of a spill: write outside the lock, then commit or undo. */
+static int put_spill(struct pstore *ps, struct pstore_mrec *m, uint32_t idx,
+		     uint32_t raw_len, struct pstore_seg *seg, uint64_t off,
+		     uint64_t *ref, struct pstore_trash *t)
+{
+	int rc = pwrite_full(seg->fd, m->rec, m->size, off);
+
+	pthread_mutex_lock(&ps->lock);
+	put_commit_locked(ps, idx, seg, off, m, raw_len, rc, t);
+	if (rc == 0)
+		*ref = slot_ref(ps, idx);
+	pthread_mutex_unlock(&ps->lock);
+	return rc;
+}
+
+int pstore_put(struct pstore *ps, const void *data, size_t len, uint64_t *ref)
+{
+	struct pstore_trash t = { NULL, NULL };
+	struct pstore_seg *seg = NULL;
+	struct pstore_mrec *m;
+	uint64_t off = 0;
+	uint32_t idx;
+	int rc;
+
+	if (len > PSTORE_REC_MAX || (!data && len))
+		return -EINVAL;
+	rc = rec_encode(data, len, &m);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&ps->lock);
+	rc = slot_alloc_locked(ps, &idx);
+	if (rc < 0)
+		goto out_unlock;
+	rc = put_place_locked(ps, m, idx, (uint32_t)len, &seg, &off, &t);
+	if (rc < 0)
+		slot_free_locked(ps, idx);
+	else if (rc == 0)
+		*ref = slot_ref(ps, idx);	/* m now belongs to the store */
+out_unlock:
+	pthread_mutex_unlock(&ps->lock);
+	if (rc == 1)
+		rc = put_spill(ps, m, idx, (uint32_t)len, seg, off, ref, &t);
+	if (rc < 0 || seg)
+		free(m);
+	trash_empty(ps, &t);
+	return rc;
+}
+
+/* ---- get and drop ---- */
+
+/* Pin the record ref names; -ENOENT, or -ENOBUFS with *len set. */
+static int get_pin(struct pstore *ps, uint64_t ref, size_t cap,
+		   struct pstore_pin *p, size_t *len)
+{
+	struct pstore_slot *s;
+	uint32_t idx;
+	int rc = 0;
+
+	pthread_mutex_lock(&ps->lock);
+	s = slot_find_locked(ps, ref, &idx);
+	if (!s) {
+		rc = -ENOENT;
+		goto out;
+	}
+	p->raw_len = s->raw_len;
+	if (p->raw_len > cap) {
+		*len = p->raw_len;
+		rc = -ENOBUFS;
+	} else if (s->state == PSTORE_MEM) {
+		p->mrec = s->u.mem;
+		p->seg = NULL;
+		p->size = p->mrec->size;
+		p->mrec->users++;
+	} else {
+		p->mrec = NULL;
+		p->seg = ps->segs[s->u.disk.seg];
+		p->off = s->u.disk.off;
+		p->size = (uint32_t)s->u.disk.size;
+		p->seg->users++;
+	}
+out:
+	pthread_mutex_unlock(&ps->lock);
+	return rc;
+}
+
+/* Read and decode a pinned record; no lock held. */
+static int get_read(const struct pstore_pin *p, void *buf)
+{
+	uint8_t *rec;
+	int rc;
+
+	if (p->mrec)
+		return rec_decode(p->mrec->rec, p->size, p->raw_len, buf);
+	rec = malloc(p->size);
+	if (!rec)
+		return -ENOMEM;
+	rc = pread_full(p->seg->fd, rec, p->size, p->off);
+	if (rc == 0)
+		rc = rec_decode(rec, p->size, p->raw_len, buf);
+	free(rec);
+	return rc;
+}
+
+static void get_unpin(struct pstore *ps, struct pstore_pin *p, int rc)
+{
+	struct pstore_trash t = { NULL, NULL };
+
+	pthread_mutex_lock(&ps->lock);
+	if (p->mrec) {
+		p->mrec->users--;
+		if (p->mrec->dead && !p->mrec->users)
+			t.mrec = p->mrec;
+	} else {
+		p->seg->users--;
+		seg_retire_locked(ps, p->seg, &t);
+	}
+	if (rc == -EIO)
+		ps->st.integrity_errors++;
+	pthread_mutex_unlock(&ps->lock);
+	trash_empty(ps, &t);
+}
+
+int pstore_get(struct pstore *ps, uint64_t ref, void *buf, size_t cap,
+	       size_t *len)
+{
+	struct pstore_pin p;
+	int rc;
+
+	rc = get_pin(ps, ref, cap, &p, len);
+	if (rc < 0)
+		return rc;
+	rc = get_read(&p, buf);
+	get_unpin(ps, &p, rc);
+	if (rc == 0)
+		*len = p.raw_len;
+	return rc;
+}
+
+void pstore_drop(struct pstore *ps, uint64_t ref)
+{
+	struct pstore_trash t = { NULL, NULL };
+	struct pstore_slot *s;
+	struct pstore_seg *seg;
+	uint32_t idx;
+
+	pthread_mutex_lock(&ps->lock);
+	s = slot_find_locked(ps, ref, &idx);
+	if (!s)
+		goto out;
+	if (s->state == PSTORE_MEM) {
+		ps->st.mem_bytes -= s->u.mem->size;
+		if (s->u.mem->users)
+			s->u.mem->dead = 1;	/* its last reader frees it */
+		else
+			t.mrec = s->u.mem;
+	} else {
+		seg = ps->segs[s->u.disk.seg];
+		seg->live--;
+		seg_retire_locked(ps, seg, &t);
+	}
+	ps->st.records--;
+	ps->st.drops++;
+	ps->st.raw_bytes -= s->raw_len;
+	slot_free_locked(ps, idx);
+out:
+	pthread_mutex_unlock(&ps->lock);
+	trash_empty(ps, &t);
+}
+
+void pstore_stats(struct pstore *ps, struct pstore_stats *out)
+{
+	pthread_mutex_lock(&ps->lock);
+	*out = ps->st;
+	pthread_mutex_unlock(&ps->lock);
+}
+
+const char *pstore_path(const struct pstore *ps)
+{
+	return ps->path;
+}
+
+/* ---- create and free ---- */
+
+static int limits_resolve(const struct pstore_limits *lim,
+			  struct pstore_limits *out)
+{
+	if (!lim)
+		return -EINVAL;
+	*out = *lim;
+	if (!out->seg_max)
+		out->seg_max = PSTORE_SEG_DEFAULT;
+	if (out->seg_max < PSTORE_SEG_MIN || out->seg_max > PSTORE_SEG_LIMIT)
+		return -EINVAL;
+	return 0;
+}
+
+/* Make DIR/swafs-store.<pid>.<random> (mkdtemp: mode 0700) and open it. */
+static int store_dir_make(struct pstore *ps, const char *dir)
+{
+	char *path;
+	int rc;
+
+	if (asprintf(&path, "%s/" PSTORE_STALE_PREFIX "%ld.XXXXXX", dir,
+		     (long)getpid()) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(path)) {
+		rc = -errno;
+		free(path);
+		return rc;
+	}
+	ps->path = path;	/* from here pstore_free() removes it */
+	ps->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			 O_CLOEXEC);
+	return ps->dirfd < 0 ? -errno : 0;
+}
+
+int pstore_create(const char *dir, const struct pstore_limits *lim,
+		  struct pstore **out)
+{
+	struct pstore *ps;
+	int rc;
+
+	if (!dir)
+		return -EINVAL;
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	ps->dirfd = -1;
+	ps->free_head = PSTORE_NIL;
+	ps->next_seg_id = 1;
+	rc = -pthread_mutex_init(&ps->lock, NULL);
+	if (rc < 0) {
+		free(ps);
+		return rc;
+	}
+	rc = limits_resolve(lim, &ps->lim);
+	if (rc < 0)
+		goto fail;
+	/* Large callocs are mmap'd: untouched entries cost no memory. */
+	ps->chunks = calloc(PSTORE_NCHUNKS, sizeof(*ps->chunks));
+	ps->segs = calloc(PSTORE_NSEGS, sizeof(*ps->segs));
+	rc = -ENOMEM;
+	if (!ps->chunks || !ps->segs)
+		goto fail;
+	rc = store_dir_make(ps, dir);
+	if (rc < 0)
+		goto fail;
+	*out = ps;
+	return 0;
+fail:
+	pstore_free(ps);
+	return rc;
+}
+
+static void free_records(struct pstore *ps)
+{
+	struct pstore_slot *s;
+
+	for (uint32_t i = 0; i < ps->nslots; i++) {
+		s = slot_at(ps, i);
+		if (s->state == PSTORE_MEM)
+			free(s->u.mem);
+	}
+	for (uint32_t k = 0; k < PSTORE_NCHUNKS; k++)
+		free(ps->chunks[k]);
+}
+
+void pstore_free(struct pstore *ps)
+{
+	struct pstore_trash t = { NULL, NULL };
+
+	if (!ps)
+		return;
+	if (ps->chunks)
+		free_records(ps);
+	for (uint32_t i = 0; ps->segs && i < PSTORE_NSEGS; i++) {
+		if (ps->segs[i]) {
+			ps->segs[i]->next = t.segs;
+			t.segs = ps->segs[i];
+		}
+	}
+	trash_empty(ps, &t);
+	if (ps->dirfd >= 0)
+		close(ps->dirfd);
+	if (ps->path)
+		rmdir(ps->path);
+	free(ps->path);
+	free(ps->segs);
+	free(ps->chunks);
+	pthread_mutex_destroy(&ps->lock);
+	free(ps);
+}
+
+/* ---- stale stores of dead processes ---- */
+
+/* The pid in a name "swafs-store.<pid>.<suffix>", or 0 if not one. */
+static pid_t stale_pid(const char *name)
+{
+	size_t n = strlen(PSTORE_STALE_PREFIX);
+	const char *p = name + n;
+	long long pid = 0;
+
+	if (strncmp(name, PSTORE_STALE_PREFIX, n))
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		pid = pid * 10 + (*p - '0');
+		if (pid > INT_MAX)
+			return 0;
+	}
+	if (*p != '.' || p[1] == '\0')
+		return 0;
+	return (pid_t)pid;
+}
+
+static bool pid_alive(pid_t pid)
+{
+	/* EPERM: alive, another user's. */
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+static bool seg_name_ok(const char *name)
+{
+	if (strncmp(name, "seg-", 4) || name[4] == '\0')
+		return false;
+	for (name += 4; *name; name++)
+		if (*name < '0' || *name > '9')
+			return false;
+	return true;
+}
+
+/* Remove the stale store name in dfd: 1 removed, 0 kept, or -errno. */
+static int stale_remove(int dfd, const char *name)
+{
+	struct dirent *de;
+	struct stat st;
+	int fd, rc = 0;
+	DIR *d;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return 0;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d)))
+		if (seg_name_ok(de->d_name) && unlinkat(fd, de->d_name, 0) &&
+		    errno != ENOENT && rc == 0)
+			rc = -errno;
+	closedir(d);
+	if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+		rc = errno == ENOTEMPTY || errno == ENOENT ? 0 : -errno;
+	else if (rc == 0)
+		rc = 1;
+	return rc;
+}
+
+int pstore_clean_stale(const char *dir, unsigned *removed)
+{
+	struct dirent *de;
+	int fd, r, rc = 0;
+	pid_t pid;
+	DIR *d;
+
+	*removed = 0;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		pid = stale_pid(de->d_name);
+		if (pid <= 0 || pid_alive(pid))
+			continue;
+		r = stale_remove(fd, de->d_name);
+		if (r > 0)
+			(*removed)++;
+		else if (r < 0 && rc == 0)
+			rc = r;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* ---- test hook ---- */
+
+int pstore_test_corrupt(struct pstore *ps, uint64_t ref, size_t pos)
+{
+	struct pstore_slot *s;
+	uint64_t off;
+	uint32_t idx;
+	uint8_t b;
+	int fd, rc = -ENOENT;
+
+	pthread_mutex_lock(&ps->lock);
+	s = slot_find_locked(ps, ref, &idx);
+	if (!s)
+		goto out;
+	rc = -EINVAL;
+	if (s->state == PSTORE_MEM && pos < s->u.mem->size) {
+		s->u.mem->rec[pos] ^= 0xff;
+		rc = 0;
+	} else if (s->state == PSTORE_DISK && pos < s->u.disk.size) {
+		fd = ps->segs[s->u.disk.seg]->fd;
+		off = s->u.disk.off + pos;
+		rc = pread_full(fd, &b, 1, off);
+		b ^= 0xff;
+		if (rc == 0)
+			rc = pwrite_full(fd, &b, 1, off);
+	}
+out:
+	pthread_mutex_unlock(&ps->lock);
+	return rc;
+}

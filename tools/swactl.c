@@ -1,0 +1,327 @@
+/*
+ * swactl - take checkpoints of a swafs live tree, mount their views, list
+ * and release them.  One cmd_<verb>() per subcommand; exit codes:
+ * 0 done, 1 failed, 2 usage, 3 wait time exceeded.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snapshot/parse.h"
+#include "tools/ctlclient.h"
+
+#define SWACTL_VERSION "0.1.0"
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+"usage: swactl COMMAND [ARGS]\n"
+"\n"
+"  checkpoint MNT --name NAME [--retain saved|all] [--keep] [--wait SECS]\n"
+"      take checkpoint NAME of the live tree at MNT; returns once the\n"
+"      instant is reached and prints the pause writers saw.\n"
+"      --retain saved (default): a block's pre-image is dropped once the\n"
+"        view has served it; all: keep every pre-image until release.\n"
+"      --keep: keep the checkpoint after its last view is unmounted.\n"
+"      --wait SECS: bound the drain of in-flight calls (default 120,\n"
+"        'nomax' for none); exceeding it exits 3 and changes nothing.\n"
+"  mount MNT NAME DIR\n"
+"      mount a read-only view of checkpoint NAME on DIR; `umount DIR`\n"
+"      ends it and, unless --keep, releases the checkpoint.\n"
+"  release MNT NAME      release checkpoint NAME now\n"
+"  list MNT [--json]     list the checkpoints of MNT\n"
+"  events MNT [--follow] print the mount's events (JSON Lines)\n"
+"\n"
+"Names match [A-Za-z0-9._-]{1,64}.  Exit status: 0 done, 1 failed,\n"
+"2 usage error, 3 wait time exceeded.\n";
+
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("swactl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("; see swactl --help\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* Send a request to MNT's daemon; the reply stream or NULL (reported). */
+static FILE *request(const char *mnt, int argc, char *const argv[])
+{
+	char why[512];
+	FILE *f;
+	int fd = ctl_connect(mnt, why, sizeof(why));
+
+	if (fd < 0) {
+		fprintf(stderr, "swactl: %s\n", why);
+		return NULL;
+	}
+	f = ctl_request(fd, argc, argv);
+	if (!f) {
+		fprintf(stderr, "swactl: cannot talk to the daemon of '%s': %s\n",
+			mnt, strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
+/*
+ * Read the status line.  "ok ..." leaves the rest in *rest and returns 0;
+ * "err CODE MSG" prints MSG and returns CODE.
+ */
+static int status_line(FILE *f, char *rest, size_t size)
+{
+	char line[1024];
+	int code;
+
+	if (!fgets(line, sizeof(line), f)) {
+		fprintf(stderr, "swactl: the daemon closed the connection "
+			"without an answer\n");
+		return 1;
+	}
+	line[strcspn(line, "\n")] = '\0';
+	if (!strncmp(line, "ok", 2)) {
+		size_t n = line[2] ? strlen(line + 3) : 0;
+
+		n = n < size ? n : size - 1;
+		memcpy(rest, line + 3, n);
+		rest[n] = '\0';
+		return 0;
+	}
+	if (sscanf(line, "err %d", &code) == 1 && strchr(line + 4, ' ')) {
+		fprintf(stderr, "swactl: %s\n", strchr(line + 4, ' ') + 1);
+		return code >= 1 && code <= 4 ? code : 1;
+	}
+	fprintf(stderr, "swactl: unexpected answer from the daemon\n");
+	return 1;
+}
+
+/* Run one request and print nothing but errors; returns the exit code. */
+static int simple(const char *mnt, int argc, char *const argv[], char *rest,
+		  size_t size)
+{
+	FILE *f = request(mnt, argc, argv);
+	int rc;
+
+	if (!f)
+		return 1;
+	rc = status_line(f, rest, size);
+	fclose(f);
+	return rc;
+}
+
+static int parse_wait(const char *s, char *out, size_t size)
+{
+	double secs;
+
+	if (!strcmp(s, "nomax")) {
+		snprintf(out, size, "nomax");
+		return 0;
+	}
+	if (parse_secs(s, 365.0 * 86400, &secs))
+		return -1;
+	snprintf(out, size, "%llu", (unsigned long long)(secs * 1000 + 0.5));
+	return 0;
+}
+
+static int cmd_checkpoint(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "retain", required_argument, NULL, 'r' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char wait[32] = "120000", rest[256];
+	const char *name = NULL, *retain = "saved";
+	int keep = 0, c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'n')
+			name = optarg;
+		else if (c == 'r')
+			retain = optarg;
+		else if (c == 'k')
+			keep = 1;
+		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
+			return usage_error("invalid --wait '%s': want seconds "
+					   "or 'nomax'", optarg);
+		else if (c != 'w')
+			return usage_error("invalid checkpoint option");
+	}
+	if (optind != argc - 1)
+		return usage_error("checkpoint wants one mount point");
+	if (!name || !parse_name_ok(name))
+		return usage_error("invalid checkpoint name '%s': want "
+				   "[A-Za-z0-9._-]{1,64}", name ? name : "");
+	if (strcmp(retain, "saved") && strcmp(retain, "all"))
+		return usage_error("invalid --retain '%s': want saved or all",
+				   retain);
+	rc = simple(argv[optind], 5, (char *[]){ "checkpoint", (char *)name,
+			(char *)retain, keep ? "1" : "0", wait }, rest,
+		    sizeof(rest));
+	if (rc == 0)
+		printf("checkpoint %s taken on %s (%s)\n", name, argv[optind],
+		       rest);
+	return rc;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	char dir[4096], rest[256];
+	int rc;
+
+	if (argc != 4)
+		return usage_error("mount wants MNT NAME DIR");
+	if (!parse_name_ok(argv[2]))
+		return usage_error("invalid checkpoint name '%s'", argv[2]);
+	if (!realpath(argv[3], dir)) {
+		fprintf(stderr, "swactl: cannot use '%s' as view directory: "
+			"%s\n", argv[3], strerror(errno));
+		return 1;
+	}
+	rc = simple(argv[1], 3, (char *[]){ "mount", argv[2], dir }, rest,
+		    sizeof(rest));
+	if (rc == 0)
+		printf("view of %s mounted on %s\n", argv[2], dir);
+	return rc;
+}
+
+static int cmd_release(int argc, char **argv)
+{
+	char rest[256];
+
+	if (argc != 3)
+		return usage_error("release wants MNT NAME");
+	if (!parse_name_ok(argv[2]))
+		return usage_error("invalid checkpoint name '%s'", argv[2]);
+	return simple(argv[1], 2, (char *[]){ "release", argv[2] }, rest,
+		      sizeof(rest));
+}
+
+/* Print one "k=v k=v" record as a JSON object (values are plain). */
+static void print_json_record(char *line, bool first)
+{
+	char *save = NULL;
+
+	printf("%s{", first ? "" : ",");
+	for (char *kv = strtok_r(line, " \n", &save); kv;
+	     kv = strtok_r(NULL, " \n", &save)) {
+		char *eq = strchr(kv, '=');
+		bool num;
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		num = eq[1] && strspn(eq + 1, "0123456789") == strlen(eq + 1);
+		printf("%s\"%s\":%s%s%s", kv == line ? "" : ",", kv,
+		       num ? "" : "\"", eq + 1, num ? "" : "\"");
+	}
+	printf("}");
+}
+
+static void print_human_record(char *line)
+{
+	char name[80] = "", retain[16] = "";
+	long t = 0;
+	unsigned long pause = 0, bytes = 0, views = 0;
+	int valid = 0;
+	char when[32];
+	struct tm tm;
+
+	sscanf(line, "name=%79s t=%ld pause_us=%lu valid=%d views=%lu "
+	       "retain=%15s", name, &t, &pause, &valid, &views, retain);
+	if (strstr(line, "captured_bytes="))
+		sscanf(strstr(line, "captured_bytes="), "captured_bytes=%lu",
+		       &bytes);
+	localtime_r(&(time_t){ t }, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	printf("%-20s %s  %-7s views=%lu retain=%s pause=%luus captured=%lu\n",
+	       name, when, valid ? "active" : "INVALID", views, retain, pause,
+	       bytes);
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	bool json = argc == 3 && !strcmp(argv[2], "--json");
+	char rest[256], line[1024];
+	bool first = true;
+	FILE *f;
+	int rc;
+
+	if (argc != 2 && !json)
+		return usage_error("list wants MNT [--json]");
+	f = request(argv[1], 1, (char *[]){ "list" });
+	if (!f)
+		return 1;
+	rc = status_line(f, rest, sizeof(rest));
+	if (json && rc == 0)
+		printf("[");
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		if (json)
+			print_json_record(line, first);
+		else
+			print_human_record(line);
+		first = false;
+	}
+	if (json && rc == 0)
+		printf("]\n");
+	fclose(f);
+	return rc;
+}
+
+static int cmd_events(int argc, char **argv)
+{
+	bool follow = argc == 3 && !strcmp(argv[2], "--follow");
+	char rest[256], line[4096];
+	FILE *f;
+	int rc;
+
+	if (argc != 2 && !follow)
+		return usage_error("events wants MNT [--follow]");
+	f = request(argv[1], 3, (char *[]){ "events", "0", follow ? "1" : "0" });
+	if (!f)
+		return 1;
+	rc = status_line(f, rest, sizeof(rest));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (rc == 0 && fgets(line, sizeof(line), f))
+		fputs(line, stdout);
+	fclose(f);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "checkpoint", cmd_checkpoint }, { "mount", cmd_mount },
+		{ "release", cmd_release }, { "list", cmd_list },
+		{ "events", cmd_events },
+	};
+
+	if (argc < 2)
+		return usage_error("no command given");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("swactl %s\n", SWACTL_VERSION);
+		return 0;
+	}
+	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
+		if (!strcmp(argv[1], cmds[k].name))
+			return cmds[k].fn(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", argv[1]);
+}
