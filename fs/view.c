@@ -98,16 +98,41 @@ static struct cobj *view_cobj(struct view *v, struct ino *i)
 	return cobj_find(v->objs, dev, ino);
 }
 
-/* G3: say which object a view could not serve. */
+/* G3: name the object a view could not serve (its live path if any). */
 static void view_integrity(struct view *v, struct ino *i, const char *why)
 {
-	char what[128];
+	char link[LIVE_PROC_PATH_MAX], path[PATH_MAX] = "", what[PATH_MAX + 256];
+	ssize_t n = -1;
 	dev_t dev;
 	ino_t ino;
+	int fd = ino_fd_get(v->itab, i);
 
+	if (fd >= 0) {
+		live_proc_path(fd, link, sizeof(link));
+		n = readlink(link, path, sizeof(path) - 1);
+		ino_fd_put(v->itab, i);
+	}
+	path[n > 0 ? n : 0] = '\0';
 	ino_ident(i, &dev, &ino);
-	snprintf(what, sizeof(what), "inode %lu: %s", (unsigned long)ino, why);
+	snprintf(what, sizeof(what), "%s (inode %lu): %s",
+		 n > 0 ? path : "deleted file", (unsigned long)ino, why);
 	ckpt_report_integrity(v->ck, what);
+}
+
+/*
+ * G3: an object the live tree never captured but whose ctime is after T
+ * was changed behind the mount's back; its live state is not T's.
+ */
+static bool changed_behind(struct view *v, struct ino *i,
+			   const struct stat *st)
+{
+	const struct timespec *t = ckpt_time(v->ck);
+
+	if (st->st_ctim.tv_sec < t->tv_sec ||
+	    (st->st_ctim.tv_sec == t->tv_sec && st->st_ctim.tv_nsec <= t->tv_nsec))
+		return false;
+	view_integrity(v, i, "changed behind the mount's back since T");
+	return true;
 }
 
 /* T attributes of i, validated (rule 3). */
@@ -126,6 +151,8 @@ static int view_tstat(struct view *v, struct ino *i, struct stat *st)
 			rc = -errno;
 		ino_fd_put(v->itab, i);
 		c = view_cobj(v, i);
+		if (!c && rc == 0 && changed_behind(v, i, st))
+			rc = -EIO;
 	}
 	if (c)
 		*st = *cobj_stat(c);
@@ -321,6 +348,10 @@ static int vfile_attach(struct view *v, struct ino *i, struct vfile *f)
 	}
 	r = fs_ref(i, pfd);
 	rc = cobj_get(v->objs, &r, &f->c);
+	/* an entry records T attributes, unless made now from a live object
+	 * someone changed behind the mount's back */
+	if (rc == 0 && changed_behind(v, i, cobj_stat(f->c)))
+		rc = -EIO;
 	if (rc == 0 && !(cobj_flags(f->c) & COBJ_DEAD)) {
 		f->fd = open_readable(pfd);
 		rc = f->fd < 0 ? f->fd : 0;
@@ -420,6 +451,23 @@ static void view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_rc(req, (int)n);
 	}
 	free(buf);
+}
+
+static void view_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		       struct fuse_file_info *fi)
+{
+	struct view *v = view_of(req);
+	struct vfile *f = (struct vfile *)(uintptr_t)fi->fh;
+	off_t r;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return reply_rc(req, -EINVAL);
+	if (!ckpt_usable(v->ck))
+		return reply_rc(req, -EIO);
+	r = cobj_seek(v->objs, f->c, f->fd, (uint64_t)off, whence == SEEK_DATA);
+	if (r < 0)
+		return reply_rc(req, (int)r);
+	fuse_reply_lseek(req, r);
 }
 
 static void view_release(fuse_req_t req, fuse_ino_t ino,
@@ -664,6 +712,7 @@ static const struct fuse_lowlevel_ops view_ops = {
 	.open = view_open,
 	.read = view_read,
 	.release = view_release,
+	.lseek = view_lseek,
 	.opendir = view_opendir,
 	.readdir = view_readdir,
 	.releasedir = view_releasedir,

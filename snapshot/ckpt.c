@@ -151,6 +151,11 @@ const char *ckpt_name(const struct ckpt *c)
 	return c->name;
 }
 
+const struct timespec *ckpt_time(const struct ckpt *c)
+{
+	return &c->t;
+}
+
 struct cobj_table *ckpt_objects(struct ckpt *c)
 {
 	return c->objs;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "snapshot/cobj.h"
 
@@ -83,6 +84,8 @@ void ckpt_view_attach(struct ckpt *c);
 void ckpt_view_detach(struct ckpt *c);
 
 const char *ckpt_name(const struct ckpt *c);
+/* The instant T (CLOCK_REALTIME). */
+const struct timespec *ckpt_time(const struct ckpt *c);
 struct cobj_table *ckpt_objects(struct ckpt *c);
 /* false once released or invalidated: views must fail with EIO */
 bool ckpt_usable(const struct ckpt *c);

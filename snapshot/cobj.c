@@ -519,6 +519,10 @@ int cobj_capture_all(struct cobj_table *t, struct cobj *c,
 		rc = capture_link_locked(c, ref);
 	if (rc == 0 && c->nblocks)
 		rc = capture_blocks_locked(t, c, ref, 0, c->nblocks - 1);
+	/* Dead objects are no longer watched (an open-unlinked file may
+	 * still be written): a saved block can never be served again. */
+	if (rc == 0 && c->nblocks)
+		scan_range(c, 0, c->nblocks - 1);
 	if (rc == 0)
 		set_flag(c, COBJ_DEAD);
 	pthread_mutex_unlock(&c->lock);
@@ -631,6 +635,48 @@ ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+/* Next data (want_data) or hole at or after pos inside one block ending
+ * at end; end if there is none in this block. */
+static uint64_t seek_in_block(struct cobj_table *t, struct cobj *c, int fd,
+			      uint64_t pos, uint64_t end, bool want_data)
+{
+	unsigned char s = CB_SAVED;
+	off_t r;
+
+	if (!(cobj_flags(c) & COBJ_RELEASED))
+		s = atomic_load_explicit(&c->bstate[pos / t->bs],
+					 memory_order_acquire);
+	if (s == CB_HOLE)
+		return want_data ? end : pos;
+	/* changed since T without a hole record: it held data */
+	if (s == CB_DATA || s == CB_DIRTY || fd < 0)
+		return want_data ? pos : end;
+	r = lseek(fd, (off_t)pos, want_data ? SEEK_DATA : SEEK_HOLE);
+	if (r < 0)
+		return want_data ? end : pos;
+	return (uint64_t)r < end ? (uint64_t)r : end;
+}
+
+off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
+		uint64_t off, bool want_data)
+{
+	uint64_t size = (uint64_t)c->st.st_size, pos = off;
+
+	if (off >= size)
+		return -ENXIO;
+	while (pos < size) {
+		uint64_t end = (pos / t->bs + 1) * t->bs, r;
+
+		if (end > size)
+			end = size;
+		r = seek_in_block(t, c, live_fd, pos, end, want_data);
+		if (r < end)
+			return (off_t)r;
+		pos = end;
+	}
+	return want_data ? -ENXIO : (off_t)size;
 }
 
 /* Entry locked: free what a released object no longer needs. */

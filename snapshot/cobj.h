@@ -119,6 +119,13 @@ void cobj_set_dir_locked(struct cobj *c, struct nsdir *d);
 ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
 		  void *buf, size_t len, uint64_t off);
 
+/*
+ * SEEK_DATA (want_data) or SEEK_HOLE from off in c's T image, as lseek(2)
+ * answers it: the offset, or -ENXIO.  live_fd as for cobj_read().
+ */
+off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
+		uint64_t off, bool want_data);
+
 /* Mark blocks [first, last] of c saved (served and moved past). */
 void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
 		     uint64_t last);
