@@ -50,7 +50,7 @@ ONLY=" $(echo ${BENCH_ONLY:-$WORKLOADS}) "
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 now() { printf '%s\n' "$EPOCHREALTIME"; }
-fs_type() { findmnt -n -o FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1"; }
+fs_type() { { findmnt -n -o FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1"; } | tail -n 1; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
 
 # ------------------------------------------------------------ state, cleanup
@@ -260,7 +260,8 @@ ratio = swafs / native on every row.
   kind tput: throughput (MB/s, IOPS), higher is better; target is a minimum ratio.
   kind time: seconds, lower is better; target is a maximum ratio.
 fio: psync, one job, buffered; seq rows use 1 MiB requests (write includes the
-end fsync), rand rows 4 KiB for ${RUNTIME} s. "cold": caches dropped and, for
+end fsync), rand rows 4 KiB for ${RUNTIME} s (rand read without fadvise hints,
+which FUSE cannot pass on). "cold": caches dropped and, for
 swafs, a fresh mount. create/stat/tar: ${NFILES} x 4 KiB files in ${NDIRS} dirs,
 one process, no fsync in the timed part; tar is "tar -cf - | cat >/dev/null".
 
@@ -322,8 +323,10 @@ bench_rand_write() {
 m_rand_read() {
 	need_bigfile "$1" "$2"
 	cold "$1"
+	# --fadvise_hint=0: FUSE does not pass fio's POSIX_FADV_RANDOM on to the
+	# backing file, so with the hint native alone would lose readahead
 	fio_run randread "$2/big.dat" read iops --rw=randread --bs=4k \
-		--size="$SIZE" --time_based --runtime="$RUNTIME"
+		--size="$SIZE" --time_based --runtime="$RUNTIME" --fadvise_hint=0
 }
 bench_rand_read() {
 	local n s

@@ -82,6 +82,7 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	struct pstore_limits lim = { .mem_max = o->store_mem,
 				     .disk_max = o->store_max };
 	struct ckpt_set *s = calloc(1, sizeof(*s));
+	pthread_rwlockattr_t ra;
 	int rc;
 
 	if (!s)
@@ -94,7 +95,13 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 		free(s);
 		return rc;
 	}
-	pthread_rwlock_init(&s->lock, NULL);
+	/* Writers first: hooks hold the lock shared all the time under load,
+	 * and a release must not starve behind them. */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra,
+		PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->take_lock, NULL);
 	s->bs = o->block_size;
 	s->ev = o->events;
