@@ -539,9 +539,44 @@ static void view_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-static void view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			 off_t off, struct fuse_file_info *fi)
+/* Add entry k (0 ".", 1 "..", then the image) of directory dir. */
+static size_t vdir_add(fuse_req_t req, struct vdir *vd, struct ino *dir,
+		       size_t k, char *buf, size_t rem, bool plus)
 {
+	struct view *v = view_of(req);
+	struct fuse_entry_param e = { .attr.st_mode = S_IFDIR };
+	const char *name = k == 0 ? "." : "..";
+	struct ino *i = NULL;
+	struct nsent ent;
+	size_t len;
+
+	if (k >= 2) {
+		nsdir_entry(vd->d, k - 2, &ent);
+		name = ent.name;
+		e.attr.st_ino = ent.ino;
+		e.attr.st_mode = (mode_t)ent.type << 12;
+	}
+	if (!plus)
+		return fuse_add_direntry(req, buf, rem, name, &e.attr,
+					 (off_t)k + 1);
+	/* an entry that cannot be resolved is listed without attributes */
+	if (k >= 2 && view_resolve(v, dir, name, &i) == 0 &&
+	    view_entry(v, i, &e) < 0) {
+		i = NULL;
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = ent.ino;
+		e.attr.st_mode = (mode_t)ent.type << 12;
+	}
+	len = fuse_add_direntry_plus(req, buf, rem, name, &e, (off_t)k + 1);
+	if (len > rem && i)
+		ino_forget(v->itab, i, 1);
+	return len;
+}
+
+static void vdir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi, bool plus)
+{
+	struct view *v = view_of(req);
 	struct vdir *vd = (struct vdir *)(uintptr_t)fi->fh;
 	size_t n = nsdir_count(vd->d) + 2, used = 0;
 	char *buf = malloc(size);
@@ -549,25 +584,27 @@ static void view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	if (!buf)
 		return reply_rc(req, -ENOMEM);
 	for (size_t k = (size_t)off; k < n; k++) {
-		struct stat st = { .st_mode = S_IFDIR };
-		const char *name = k == 0 ? "." : "..";
-		struct nsent e;
-		size_t len;
+		size_t len = vdir_add(req, vd, view_ino(v, ino), k, buf + used,
+				      size - used, plus);
 
-		if (k >= 2) {
-			nsdir_entry(vd->d, k - 2, &e);
-			name = e.name;
-			st.st_ino = e.ino;
-			st.st_mode = (mode_t)e.type << 12;
-		}
-		len = fuse_add_direntry(req, buf + used, size - used, name, &st,
-					(off_t)k + 1);
 		if (len > size - used)
 			break;
 		used += len;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+}
+
+static void view_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			 off_t off, struct fuse_file_info *fi)
+{
+	vdir_read(req, ino, size, off, fi, false);
+}
+
+static void view_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			     off_t off, struct fuse_file_info *fi)
+{
+	vdir_read(req, ino, size, off, fi, true);
 }
 
 static void view_releasedir(fuse_req_t req, fuse_ino_t ino,
@@ -697,8 +734,9 @@ static void view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void view_init(void *userdata, struct fuse_conn_info *conn)
 {
-	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_READDIRPLUS);
-	conn->want |= FUSE_CAP_CACHE_SYMLINKS & conn->capable;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->want |= (FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_READDIRPLUS |
+		       FUSE_CAP_READDIRPLUS_AUTO) & conn->capable;
 	conn->max_readahead = conn->max_write;
 }
 
@@ -715,6 +753,7 @@ static const struct fuse_lowlevel_ops view_ops = {
 	.lseek = view_lseek,
 	.opendir = view_opendir,
 	.readdir = view_readdir,
+	.readdirplus = view_readdirplus,
 	.releasedir = view_releasedir,
 	.statfs = view_statfs,
 	.getxattr = view_getxattr,
