@@ -69,10 +69,11 @@ struct pstore_rec_hdr {
 	uint64_t xxh64;
 };
 
-/* An in-memory record; rec[] holds the bytes of the format in pstore.h. */
+/* An in-memory record; rec[] holds the bytes of the format in pstore.h.
+ * A dead record's slot is gone; its last reader frees it. */
 struct pstore_mrec {
 	uint32_t users : 31;	/* gets reading rec; lock */
-	uint32_t dead : 1;	/* dropped while pinned: last reader frees */
+	uint32_t dead : 1;	/* dropped while read; lock */
 	uint32_t size;		/* header + payload; immutable */
 	uint8_t rec[];
 };
@@ -212,6 +213,19 @@ static int rec_encode(const void *data, size_t len, struct pstore_mrec **out)
 	return 0;
 }
 
+/* Does header h fit a record of size bytes holding raw_len bytes? */
+static bool rec_hdr_ok(const struct pstore_rec_hdr *h, uint32_t size,
+		       uint32_t raw_len)
+{
+	if (h->magic != PSTORE_REC_MAGIC || h->version != PSTORE_VERSION ||
+	    h->raw_len != raw_len ||
+	    h->stored_len != size - PSTORE_REC_HDR_SIZE)
+		return false;
+	if (h->flags == PSTORE_F_RAW)
+		return h->stored_len == raw_len;
+	return h->flags == PSTORE_F_LZ4 && h->stored_len < raw_len;
+}
+
 /*
  * Check the record rec[0, size) that should hold raw_len original bytes and
  * decode it into buf (room for raw_len).  Returns 0 or -EIO.
@@ -224,11 +238,7 @@ static int rec_decode(const uint8_t *rec, uint32_t size, uint32_t raw_len,
 	int n;
 
 	rec_hdr_read(rec, &h);
-	if (h.magic != PSTORE_REC_MAGIC || h.version != PSTORE_VERSION ||
-	    h.raw_len != raw_len || h.stored_len != size - PSTORE_REC_HDR_SIZE)
-		return -EIO;
-	if (h.flags == PSTORE_F_RAW ? h.stored_len != raw_len :
-	    h.flags != PSTORE_F_LZ4 || h.stored_len >= raw_len)
+	if (!rec_hdr_ok(&h, size, raw_len))
 		return -EIO;
 	if (XXH64(pay, h.stored_len, 0) != h.xxh64)
 		return -EIO;
@@ -488,13 +498,15 @@ static int seg_reserve_locked(struct pstore *ps, uint32_t size,
 /*
  * Make the new segment seg active, unless a put installed one with room
  * while the lock was dropped or disk_max no longer allows it: then seg goes
- * to the trash and the caller's next reserve decides.
+ * to the trash and the caller's next reserve decides.  -ENOSPC when every
+ * segs[] entry is taken.
  */
-static void seg_install_locked(struct pstore *ps, struct pstore_seg *seg,
-			       uint32_t size, struct pstore_trash *t)
+static int seg_install_locked(struct pstore *ps, struct pstore_seg *seg,
+			      uint32_t size, struct pstore_trash *t)
 {
 	struct pstore_seg *old = ps->active;
-	uint32_t i, n;
+	uint32_t i = 0, n;
+	int rc = 0;
 
 	if ((old && old->end + size <= ps->lim.seg_max) ||
 	    ps->st.disk_bytes + seg->end + size > ps->lim.disk_max)
@@ -504,6 +516,7 @@ static void seg_install_locked(struct pstore *ps, struct pstore_seg *seg,
 		if (!ps->segs[i])
 			break;
 	}
+	rc = -ENOSPC;
 	if (n == PSTORE_NSEGS)
 		goto discard;
 	ps->seg_cursor = i + 1;
@@ -514,10 +527,11 @@ static void seg_install_locked(struct pstore *ps, struct pstore_seg *seg,
 	peak_note_locked(ps);
 	if (old)
 		seg_retire_locked(ps, old, t);
-	return;
+	return 0;
 discard:
 	seg->next = t->segs;
 	t->segs = seg;
+	return rc;
 }
 
 /* ---- put ---- */
@@ -552,9 +566,10 @@ static int put_place_locked(struct pstore *ps, struct pstore_mrec *m,
 		pthread_mutex_unlock(&ps->lock);
 		rc = seg_create(ps, id, &seg);
 		pthread_mutex_lock(&ps->lock);
+		if (rc == 0)
+			rc = seg_install_locked(ps, seg, m->size, t);
 		if (rc < 0)
 			return rc;
-		seg_install_locked(ps, seg, m->size, t);
 	}
 }
 
@@ -942,11 +957,12 @@ static int stale_remove(int dfd, const char *name)
 		    errno != ENOENT && rc == 0)
 			rc = -errno;
 	closedir(d);
-	if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0)
-		rc = errno == ENOTEMPTY || errno == ENOENT ? 0 : -errno;
-	else if (rc == 0)
-		rc = 1;
-	return rc;
+	if (rc < 0)
+		return rc;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) == 0)
+		return 1;
+	/* Files not ours in it, or another cleaner came first: keep. */
+	return errno == ENOTEMPTY || errno == ENOENT ? 0 : -errno;
 }
 
 int pstore_clean_stale(const char *dir, unsigned *removed)

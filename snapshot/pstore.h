@@ -12,10 +12,12 @@
  * lock the other calls need.
  *
  * Memory per record: a 16-byte slot in the ref table (allocated in chunks of
- * 65536 slots, never shrunk; refs of dropped records are reused).  A record
+ * 65536 slots, never shrunk; slots of dropped records are reused).  A record
  * held in memory also costs one malloc block of 8 + 24 + stored bytes
  * (pin count and size, the record header of the format below, the payload)
- * plus malloc's own overhead.  A spilled record costs only its slot.
+ * plus malloc's own overhead.  A spilled record costs only its slot.  Per
+ * store: two 512 KiB pointer tables (chunks, segments), calloc'd, so only
+ * the pages touched are resident.
  *
  * Record format, the same bytes in memory and in a segment file.  All
  * integers are little-endian.
@@ -92,8 +94,9 @@ void pstore_free(struct pstore *ps);
  * len is 0) and set *ref to a nonzero id for it; the caller keeps data.  The
  * record goes to memory if it fits under mem_max, else to a segment file.
  * Returns 0, -EINVAL (too long), -ENOSPC (fits neither in memory nor under
- * disk_max), -ENOMEM, or the -errno of a failed segment write (the store
- * stays consistent and usable; that record is simply not stored).
+ * disk_max; also at 2^32 - 1 live records or 65536 live segments), -ENOMEM,
+ * or the -errno of creating or writing a segment file (the store stays
+ * consistent and usable; that record is simply not stored).
  */
 int pstore_put(struct pstore *ps, const void *data, size_t len, uint64_t *ref);
 
