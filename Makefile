@@ -22,6 +22,7 @@ FS_OBJS   := $(FS_SRCS:.c=.o)
 # fs/ modules that need no FUSE headers, so unit tests can link them alone
 FS_CORE   := fs/inode.o
 
+HDRS      := $(wildcard snapshot/*.h fs/*.h)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 SAN_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/unit-san/%)
@@ -49,15 +50,15 @@ bin/swactl: $(TOOL_OBJS) snapshot/ctlmsg.o snapshot/parse.o
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
-build/unit/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c)
+build/unit/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c) $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  CCLD    $@"
-	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ -lcriterion $(PKG_LIBS) $(LDLIBS)
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) -lcriterion $(PKG_LIBS) $(LDLIBS)
 
-build/unit-san/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c)
+build/unit-san/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c) $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  CCLD    $@"
-	@$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $^ -lcriterion $(PKG_LIBS) $(LDLIBS)
+	@$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) -lcriterion $(PKG_LIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done

@@ -357,7 +357,14 @@ static int capture_blocks_locked(struct cobj_table *t, struct cobj *c,
 	int fd = -1, rc = 0;
 
 	for (uint64_t b = b0; b <= b1 && rc == 0; b++) {
-		if (atomic_load(&c->bstate[b]) != CB_LIVE)
+		unsigned char s = atomic_load(&c->bstate[b]);
+
+		/* saved while we waited for the lock: the change we are
+		 * about to make means it can never be served again */
+		if (s == CB_SAVED)
+			atomic_compare_exchange_strong(&c->bstate[b], &s,
+						       CB_DIRTY);
+		if (s != CB_LIVE)
 			continue;
 		if (fd < 0 && (fd = open_live(ref, 0)) < 0)
 			return fd;
@@ -544,10 +551,10 @@ static int read_live_part(struct cobj *c, int fd, uint64_t b, char *buf,
 	got = pread(fd, buf, n, (off_t)off);
 	if (got < 0)
 		return -errno;
+	/* a released object is no longer captured: any change since
+	 * release is only known by the flag */
 	if (cobj_flags(c) & (COBJ_BROKEN | COBJ_CHANGED))
 		return -EIO;
-	if (cobj_flags(c) & COBJ_RELEASED)
-		return (size_t)got == n ? 0 : -EIO;
 	s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
 	if (s == CB_DATA || s == CB_HOLE)
 		return 1;
@@ -557,30 +564,36 @@ static int read_live_part(struct cobj *c, int fd, uint64_t b, char *buf,
 }
 
 /*
- * The entry's lock is held across the store read: a concurrent
- * cobj_mark_saved() could otherwise drop the ref, and the store hand the
- * same ref to another block's pre-image.
+ * Refs carry a generation in the store, so a ref dropped by a concurrent
+ * cobj_mark_saved() reads as -ENOENT, never as another block's pre-image:
+ * the entry lock is only needed to read bref[b] itself.
  */
 static int read_stored_part(struct cobj_table *t, struct cobj *c, uint64_t b,
 			    char *buf, size_t n, size_t boff)
 {
-	char *blk = malloc(t->bs);
+	uint64_t ref = 0;
 	size_t got;
-	int rc = 1;
+	char *blk;
+	int rc;
 
+	pthread_mutex_lock(&c->lock);
+	if (c->bref)
+		ref = c->bref[b];
+	pthread_mutex_unlock(&c->lock);
+	if (!ref)
+		return 1;	/* saved meanwhile: the state says what now */
+	blk = malloc(t->bs);
 	if (!blk)
 		return -ENOMEM;
-	pthread_mutex_lock(&c->lock);
-	if (c->bref && c->bref[b]) {
-		rc = pstore_get(t->store, c->bref[b], blk, t->bs, &got);
-		if (rc == 0 && got < boff + n)
-			rc = -EIO;
-		else if (rc == 0)
-			memcpy(buf, blk + boff, n);
-	}
-	pthread_mutex_unlock(&c->lock);
+	rc = pstore_get(t->store, ref, blk, t->bs, &got);
+	if (rc == -ENOENT)
+		rc = 1;
+	else if (rc == 0 && got < boff + n)
+		rc = -EIO;
+	else if (rc == 0)
+		memcpy(buf, blk + boff, n);
 	free(blk);
-	return rc;	/* 1: saved meanwhile, the state says what now */
+	return rc;
 }
 
 /* Serve n bytes of block b from offset off (inside the T size). */
@@ -593,10 +606,8 @@ static int read_part(struct cobj_table *t, struct cobj *c, int fd, char *buf,
 	while (rc == 1) {
 		unsigned char s;
 
-		if (cobj_flags(c) & COBJ_BROKEN)
+		if (cobj_flags(c) & (COBJ_BROKEN | COBJ_CHANGED))
 			return -EIO;
-		if (cobj_flags(c) & COBJ_RELEASED)
-			return read_live_part(c, fd, b, buf, n, off);
 		s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
 		if (s == CB_DATA)
 			rc = read_stored_part(t, c, b, buf, n, off % t->bs);
@@ -642,12 +653,10 @@ ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
 static uint64_t seek_in_block(struct cobj_table *t, struct cobj *c, int fd,
 			      uint64_t pos, uint64_t end, bool want_data)
 {
-	unsigned char s = CB_SAVED;
+	unsigned char s = atomic_load_explicit(&c->bstate[pos / t->bs],
+					       memory_order_acquire);
 	off_t r;
 
-	if (!(cobj_flags(c) & COBJ_RELEASED))
-		s = atomic_load_explicit(&c->bstate[pos / t->bs],
-					 memory_order_acquire);
 	if (s == CB_HOLE)
 		return want_data ? end : pos;
 	/* changed since T without a hole record: it held data */
