@@ -61,11 +61,12 @@ build/unit-san/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c) $(HDRS)
 	@$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) -lcriterion $(PKG_LIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
-	@set -e; for t in $^; do echo "== $$t"; $$t --jobs 2; done
+	@fail=0; for t in $^; do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail
 
 unit-san: $(SAN_BINS)
-	@set -e; for t in $^; do echo "== $$t (asan+ubsan)"; \
-		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t --jobs 2; done
+	@fail=0; for t in $^; do echo "== $$t (asan+ubsan)"; \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$$t --jobs 2 || fail=1; done; exit $$fail
 
 check: unit unit-san
 
