@@ -17,7 +17,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "fs/ctl.h"
 #include "fs/view.h"
@@ -63,13 +65,36 @@ static bool may_change(const struct conn *c)
 	return c->uid == 0 || c->uid == c->ctx->owner;
 }
 
+/* A --path must name something in BACKING, reached without symlinks. */
+static int check_scope_path(struct conn *c, const char *rel)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH |
+					   RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS };
+	int root = ino_table_root_fd(c->ctx->itab);
+	long fd = syscall(SYS_openat2, root, rel, &how, sizeof(how));
+
+	if (fd >= 0) {
+		close((int)fd);
+		return 0;
+	}
+	if (errno == EXDEV || errno == ELOOP)
+		say(c->fd, "err 2 --path '%s' leads outside the tree or through "
+		    "a symlink; give a path inside it\n", rel);
+	else
+		say(c->fd, "err 1 --path '%s': %s\n", rel, errno == ENOENT ?
+		    "no such file or directory in the tree" : strerror(errno));
+	return -1;
+}
+
 static void cmd_checkpoint(struct conn *c, int argc, char **argv)
 {
 	uint64_t keep, wait_ms, pause;
 	unsigned flags = 0;
 	int rc;
 
-	if (argc != 5 || !parse_name_ok(argv[1]) ||
+	if (argc < 5 || argc > 5 + CKPT_SCOPE_MAX || !parse_name_ok(argv[1]) ||
 	    (strcmp(argv[2], "saved") && strcmp(argv[2], "all")) ||
 	    parse_u64(argv[3], 0, 1, &keep) ||
 	    (strcmp(argv[4], "nomax") &&
@@ -77,10 +102,18 @@ static void cmd_checkpoint(struct conn *c, int argc, char **argv)
 		return (void)say(c->fd, "err 2 malformed checkpoint request\n");
 	flags |= strcmp(argv[2], "all") ? 0 : CKPT_RETAIN_ALL;
 	flags |= keep ? CKPT_KEEP : 0;
-	rc = ckpt_take(c->ctx->ckpts, argv[1], flags,
-		       strcmp(argv[4], "nomax") ? (int64_t)wait_ms * 1000000 : -1,
-		       &pause);
-	if (rc == -EEXIST)
+	for (int k = 5; k < argc; k++)
+		if (check_scope_path(c, argv[k]) < 0)
+			return;
+	rc = ckpt_take_scoped(c->ctx->ckpts, argv[1], flags,
+			      strcmp(argv[4], "nomax") ? (int64_t)wait_ms * 1000000
+						       : -1,
+			      (const char *const *)argv + 5, (size_t)argc - 5,
+			      &pause);
+	if (rc == -EINVAL)
+		say(c->fd, "err 2 invalid --path: want a relative path inside "
+		    "the tree without '.', '..' or '//'\n");
+	else if (rc == -EEXIST)
 		say(c->fd, "err 1 checkpoint '%s' already exists\n", argv[1]);
 	else if (rc == -ETIMEDOUT)
 		say(c->fd, "err 3 checkpoint '%s' not taken: modifying calls "

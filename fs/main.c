@@ -305,9 +305,10 @@ static int check_store(const char *store, const char *backing)
 
 /* The checkpoint engine: events, stale-store cleanup, store, views. */
 static int setup_engine(const struct main_opts *o, const struct main_vals *v,
-			struct fs_ctx *ctx)
+			const char *backing, struct fs_ctx *ctx)
 {
 	struct ckpt_set_opts co = { .block_size = v->block_size,
+				    .root = backing,
 				    .store_dir = v->store,
 				    .store_mem = v->store_mem,
 				    .store_max = v->store_max };
@@ -416,7 +417,7 @@ static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
  * pid (the store): neither would survive fuse_daemonize()'s fork.
  */
 static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
-		       struct fs_ctx *ctx, const char *mnt,
+		       struct fs_ctx *ctx, const char *mnt, const char *backing,
 		       const struct main_opts *o, const struct main_vals *v)
 {
 	struct fuse_session *se;
@@ -432,7 +433,7 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	if (fuse_session_mount(se, co->mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(co->foreground);
-	if (setup_engine(o, v, ctx) < 0)
+	if (setup_engine(o, v, backing, ctx) < 0)
 		goto out_unmount;
 	rc = mount_dev(mnt, &dev);
 	if (rc == 0)
@@ -511,7 +512,7 @@ int main(int argc, char *argv[])
 		ino_table_free(ctx.itab);
 		goto out;
 	}
-	rc = run_session(&args, &co, &ctx, mnt, &o, &vals);
+	rc = run_session(&args, &co, &ctx, mnt, backing, &o, &vals);
 	teardown_engine(&ctx);
 	ino_table_free(ctx.itab);
 out:

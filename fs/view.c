@@ -43,7 +43,19 @@ struct view {
 	struct fuse_session *se;
 	pthread_t thread;
 	char dir[PATH_MAX];		/* immutable: where it is mounted */
+	pthread_mutex_t anc_lock;
+	struct vanc *anc;		/* anc_lock: see view_scope() */
 };
+
+/* A directory leading to a --path subtree, with its path from the root. */
+struct vanc {
+	struct vanc *next;
+	dev_t dev;
+	ino_t ino;
+	char path[];
+};
+
+enum vscope { VS_ALL, VS_ANCESTOR, VS_HIDDEN };
 
 struct views {
 	pthread_mutex_t lock;
@@ -247,6 +259,64 @@ static int view_resolve(struct view *v, struct ino *p, const char *name,
 	return resolve_captured(v, cp, dev, name, out);
 }
 
+/*
+ * A checkpoint taken with --path shows its subtrees and the directories
+ * leading to them, nothing else.  Only those few leading directories are
+ * remembered with their path; every other directory a view hands out lies
+ * inside a subtree, where everything is shown.
+ */
+static enum vscope view_scope(struct view *v, struct ino *p, const char *name,
+			      char *child, size_t size)
+{
+	struct vanc *a;
+	dev_t dev;
+	ino_t ino;
+
+	ino_ident(p, &dev, &ino);
+	pthread_mutex_lock(&v->anc_lock);
+	for (a = v->anc; a && (a->dev != dev || a->ino != ino); a = a->next)
+		;
+	if (a)
+		snprintf(child, size, "%s%s%s", a->path, a->path[0] ? "/" : "",
+			 name);
+	pthread_mutex_unlock(&v->anc_lock);
+	if (!a || ckpt_scope_covers(v->ck, child))
+		return VS_ALL;
+	return ckpt_scope_leads_to(v->ck, child) ? VS_ANCESTOR : VS_HIDDEN;
+}
+
+static int anc_add(struct view *v, struct ino *i, const char *path)
+{
+	struct vanc *a = malloc(sizeof(*a) + strlen(path) + 1);
+
+	if (!a)
+		return -ENOMEM;
+	ino_ident(i, &a->dev, &a->ino);
+	strcpy(a->path, path);
+	pthread_mutex_lock(&v->anc_lock);
+	a->next = v->anc;
+	v->anc = a;
+	pthread_mutex_unlock(&v->anc_lock);
+	return 0;
+}
+
+static int view_resolve_scoped(struct view *v, struct ino *p, const char *name,
+			       struct ino **out)
+{
+	char child[PATH_MAX];
+	enum vscope s = view_scope(v, p, name, child, sizeof(child));
+	int rc;
+
+	if (s == VS_HIDDEN)
+		return -ENOENT;
+	rc = view_resolve(v, p, name, out);
+	if (rc == 0 && s == VS_ANCESTOR && anc_add(v, *out, child) < 0) {
+		ino_forget(v->itab, *out, 1);
+		rc = -ENOMEM;
+	}
+	return rc;
+}
+
 static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct view *v = view_of(req);
@@ -258,7 +328,7 @@ static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return reply_rc(req, -EIO);
 	if (!live_name_ok(name))
 		return reply_rc(req, -EINVAL);
-	rc = view_resolve(v, view_ino(v, parent), name, &i);
+	rc = view_resolve_scoped(v, view_ino(v, parent), name, &i);
 	if (rc == 0)
 		rc = view_entry(v, i, &e);
 	if (rc < 0)
@@ -560,7 +630,7 @@ static size_t vdir_add(fuse_req_t req, struct vdir *vd, struct ino *dir,
 		return fuse_add_direntry(req, buf, rem, name, &e.attr,
 					 (off_t)k + 1);
 	/* an entry that cannot be resolved is listed without attributes */
-	if (k >= 2 && view_resolve(v, dir, name, &i) == 0 &&
+	if (k >= 2 && view_resolve_scoped(v, dir, name, &i) == 0 &&
 	    view_entry(v, i, &e) < 0) {
 		i = NULL;
 		memset(&e, 0, sizeof(e));
@@ -584,9 +654,18 @@ static void vdir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!buf)
 		return reply_rc(req, -ENOMEM);
 	for (size_t k = (size_t)off; k < n; k++) {
-		size_t len = vdir_add(req, vd, view_ino(v, ino), k, buf + used,
-				      size - used, plus);
+		struct ino *dir = view_ino(v, ino);
+		char child[PATH_MAX];
+		struct nsent e;
+		size_t len;
 
+		if (k >= 2) {
+			nsdir_entry(vd->d, k - 2, &e);
+			if (view_scope(v, dir, e.name, child, sizeof(child)) ==
+			    VS_HIDDEN)
+				continue;
+		}
+		len = vdir_add(req, vd, dir, k, buf + used, size - used, plus);
 		if (len > size - used)
 			break;
 		used += len;
@@ -776,6 +855,13 @@ static void view_unlist(struct view *v)
 
 static void view_free(struct view *v)
 {
+	while (v->anc) {
+		struct vanc *a = v->anc;
+
+		v->anc = a->next;
+		free(a);
+	}
+	pthread_mutex_destroy(&v->anc_lock);
 	if (v->se)
 		fuse_session_destroy(v->se);
 	if (v->itab)
@@ -853,6 +939,7 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir)
 		return -ENOMEM;
 	v->vs = vs;
 	v->live = live;
+	pthread_mutex_init(&v->anc_lock, NULL);
 	if (!realpath(dir, v->dir) || stat(v->dir, &st) < 0) {
 		rc = -errno;
 		free(v);
@@ -871,6 +958,9 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir)
 	v->objs = ckpt_objects(v->ck);
 	pthread_mutex_lock(&vs->lock);
 	rc = view_busy_locked(vs, v->dir) ? -EBUSY : view_setup(live, v, name);
+	/* with --path the root only leads to the subtrees */
+	if (rc == 0 && !ckpt_unscoped(v->ck))
+		rc = anc_add(v, ino_root(v->itab), "");
 	if (rc == 0) {
 		ckpt_view_attach(v->ck);
 		v->next = vs->list;

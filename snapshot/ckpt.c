@@ -30,11 +30,16 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "snapshot/ckpt.h"
 #include "snapshot/events.h"
@@ -56,6 +61,8 @@ struct ckpt {
 	atomic_int refs;
 	atomic_uint views;
 	struct cobj_table *objs;	/* immutable */
+	char **scope;			/* immutable; NULL: whole tree */
+	size_t nscope;
 };
 
 struct ckpt_set {
@@ -66,6 +73,7 @@ struct ckpt_set {
 	atomic_uint nactive;		/* entries in list */
 	struct pstore *store;		/* immutable */
 	unsigned bs;			/* immutable */
+	char *root;			/* immutable: BACKING's path */
 	struct events *ev;		/* immutable, not owned */
 };
 
@@ -105,14 +113,82 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	pthread_mutex_init(&s->take_lock, NULL);
 	s->bs = o->block_size;
 	s->ev = o->events;
+	s->root = strdup(o->root ? o->root : "/");
+	if (!s->root) {
+		ckpt_set_free(s);
+		return -ENOMEM;
+	}
 	*out = s;
 	return 0;
 }
 
 static void ckpt_free(struct ckpt *c)
 {
+	for (size_t k = 0; k < c->nscope; k++)
+		free(c->scope[k]);
+	free(c->scope);
 	cobj_table_free(c->objs);
 	free(c);
+}
+
+bool ckpt_unscoped(const struct ckpt *c)
+{
+	return c->nscope == 0;
+}
+
+bool ckpt_scope_leads_to(const struct ckpt *c, const char *rel)
+{
+	size_t n = strlen(rel);
+
+	for (size_t k = 0; k < c->nscope; k++)
+		if (!n || (!strncmp(c->scope[k], rel, n) &&
+			   c->scope[k][n] == '/'))
+			return true;
+	return false;
+}
+
+bool ckpt_scope_covers(const struct ckpt *c, const char *rel)
+{
+	for (size_t k = 0; k < c->nscope; k++) {
+		size_t n = strlen(c->scope[k]);
+
+		if (!strncmp(rel, c->scope[k], n) &&
+		    (rel[n] == '\0' || rel[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Is the object at r inside c's scope?  Its path comes from the kernel
+ * (/proc/self/fd).  When in doubt (no path, a file with several names of
+ * which another may be inside) the answer is yes: capturing too much
+ * costs store space, capturing too little would break G1.
+ */
+static bool in_scope(const struct ckpt *c, const struct cobj_ref *r)
+{
+	char link[32], path[PATH_MAX];
+	size_t rl = strlen(c->set->root);
+	struct stat st;
+	ssize_t n;
+
+	if (!c->nscope)
+		return true;
+	if (fstatat(r->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ||
+	    (!S_ISDIR(st.st_mode) && st.st_nlink > 1))
+		return true;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", r->fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return true;
+	path[n] = '\0';
+	if (strncmp(path, c->set->root, rl))
+		return true;
+	if (rl == 1)
+		rl = 0;		/* BACKING is "/" */
+	if (path[rl] == '\0')
+		return false;	/* the root itself is an ancestor */
+	return path[rl] != '/' || ckpt_scope_covers(c, path + rl + 1);
 }
 
 void ckpt_put(struct ckpt *c)
@@ -133,6 +209,7 @@ void ckpt_set_free(struct ckpt_set *s)
 	}
 	pstore_free(s->store);
 	gate_free(s->gate);
+	free(s->root);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->take_lock);
 	free(s);
@@ -211,6 +288,10 @@ static int hook_one(struct ckpt *c, const struct cobj_ref *r, enum hook h,
 	int rc;
 
 	if (h == H_NEW)
+		return cobj_mark_new(c->objs, r);
+	/* first touch outside the scope: never capture this object */
+	if (c->nscope && !cobj_find(c->objs, r->dev, r->ino) &&
+	    !in_scope(c, r))
 		return cobj_mark_new(c->objs, r);
 	/* Creating the entry records the T attributes (cobj.h rule 2). */
 	rc = cobj_get(c->objs, r, &co);
@@ -308,6 +389,21 @@ struct ckpt *ckpt_get(struct ckpt_set *s, const char *name)
 	return c;
 }
 
+static int ckpt_set_paths(struct ckpt *c, const char *const *paths, size_t n)
+{
+	if (!n)
+		return 0;
+	c->scope = calloc(n, sizeof(*c->scope));
+	if (!c->scope)
+		return -ENOMEM;
+	for (; c->nscope < n; c->nscope++) {
+		c->scope[c->nscope] = strdup(paths[c->nscope]);
+		if (!c->scope[c->nscope])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int ckpt_new(struct ckpt_set *s, const char *name, unsigned flags,
 		    struct ckpt **out)
 {
@@ -360,14 +456,34 @@ static int take_locked(struct ckpt_set *s, struct ckpt *c, int64_t wait_ns)
 	return 0;
 }
 
-int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
-	      int64_t wait_ns, uint64_t *pause_us)
+/* A scope path: relative, normalised, each component a plain name. */
+static bool scope_path_ok(const char *p)
 {
-	struct ckpt *c, *old;
+	size_t n = strlen(p);
+
+	if (!n || n >= PATH_MAX || p[0] == '/' || p[n - 1] == '/' ||
+	    strstr(p, "//"))
+		return false;
+	for (const char *c = p; c; c = strchr(c, '/') ? strchr(c, '/') + 1
+							  : NULL)
+		if ((c[0] == '.' && (c[1] == '/' || !c[1])) ||
+		    (c[0] == '.' && c[1] == '.' && (c[2] == '/' || !c[2])))
+			return false;
+	return true;
+}
+
+int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
+		     int64_t wait_ns, const char *const *paths, size_t n,
+		     uint64_t *pause_us)
+{
+	struct ckpt *c = NULL, *old;
 	int rc;
 
-	if (!parse_name_ok(name))
+	if (!parse_name_ok(name) || n > CKPT_SCOPE_MAX)
 		return -EINVAL;
+	for (size_t k = 0; k < n; k++)
+		if (!scope_path_ok(paths[k]))
+			return -EINVAL;
 	pthread_mutex_lock(&s->take_lock);
 	events_emit(s->ev, "requested", "\"name\":\"%s\"", name);
 	if ((old = ckpt_get(s, name))) {
@@ -376,11 +492,12 @@ int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
 		goto out;
 	}
 	rc = ckpt_new(s, name, flags, &c);
-	if (rc == 0) {
+	if (rc == 0)
+		rc = ckpt_set_paths(c, paths, n);
+	if (rc == 0)
 		rc = take_locked(s, c, wait_ns);
-		if (rc < 0)
-			ckpt_free(c);
-	}
+	if (rc < 0 && c)
+		ckpt_free(c);
 	if (rc == 0) {
 		*pause_us = c->pause_us;
 		events_emit(s->ev, "reached", "\"name\":\"%s\",\"pause_us\":%lu",
@@ -393,6 +510,12 @@ out:
 						   : "out of memory");
 	pthread_mutex_unlock(&s->take_lock);
 	return rc;
+}
+
+int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
+	      int64_t wait_ns, uint64_t *pause_us)
+{
+	return ckpt_take_scoped(s, name, flags, wait_ns, NULL, 0, pause_us);
 }
 
 static void emit_released(struct ckpt_set *s, struct ckpt *c)

@@ -27,6 +27,7 @@ struct ckpt_set_opts {
 	uint64_t store_mem;	/* memory budget of the store */
 	uint64_t store_max;	/* disk budget of the store */
 	struct events *events;	/* not owned */
+	const char *root;	/* canonical path of BACKING (for --path) */
 };
 
 int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out);
@@ -70,6 +71,24 @@ enum ckpt_take_flags {
  */
 int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
 	      int64_t wait_ns, uint64_t *pause_us);
+
+#define CKPT_SCOPE_MAX 32
+
+/*
+ * Like ckpt_take(), limiting capture to the subtrees paths[0..n) (relative
+ * to BACKING, normalised: no ".", "..", empty or trailing components).
+ * Objects outside them are never captured and views do not show them.
+ */
+int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
+		     int64_t wait_ns, const char *const *paths, size_t n,
+		     uint64_t *pause_us);
+
+/* True when c captures the whole tree (no --path). */
+bool ckpt_unscoped(const struct ckpt *c);
+/* rel (relative to BACKING) is one of c's subtrees or inside one. */
+bool ckpt_scope_covers(const struct ckpt *c, const char *rel);
+/* rel is a proper ancestor of one of c's subtrees ("" is BACKING). */
+bool ckpt_scope_leads_to(const struct ckpt *c, const char *rel);
 
 /* Release name now (its views get EIO from here on).  -ENOENT if none. */
 int ckpt_release(struct ckpt_set *s, const char *name);

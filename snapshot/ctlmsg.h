@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 #define CTLMSG_MAX 8192
-#define CTLMSG_ARGS 16
+#define CTLMSG_ARGS 48
 
 /*
  * Split and decode a request line (without its newline) in place.  Returns

@@ -18,13 +18,17 @@
 
 #define SWACTL_VERSION "0.1.0"
 #define EXIT_USAGE 2
+#define SCOPE_MAX 32	/* --path options; the daemon's CKPT_SCOPE_MAX */
 
 static const char usage_text[] =
 "usage: swactl COMMAND [ARGS]\n"
 "\n"
 "  checkpoint MNT --name NAME [--retain saved|all] [--keep] [--wait SECS]\n"
+"             [--path SUBDIR]...\n"
 "      take checkpoint NAME of the live tree at MNT; returns once the\n"
 "      instant is reached and prints the pause writers saw.\n"
+"      --path SUBDIR (repeatable, up to 32): capture only these subtrees;\n"
+"        views show only them (and the directories leading to them).\n"
 "      --retain saved (default): a block's pre-image is dropped once the\n"
 "        view has served it; all: keep every pre-image until release.\n"
 "      --keep: keep the checkpoint after its last view is unmounted.\n"
@@ -132,6 +136,31 @@ static int parse_wait(const char *s, char *out, size_t size)
 	return 0;
 }
 
+/*
+ * A --path as the daemon wants it: relative to MNT.  An absolute path
+ * inside MNT is made relative; trailing slashes and "./" prefixes go.
+ * The daemon checks the rest strictly.
+ */
+static char *scope_rel(const char *mnt, const char *path)
+{
+	static char bufs[SCOPE_MAX][4096];
+	static int next;
+	char rm[4096], *out = bufs[next++ % SCOPE_MAX];
+	size_t n;
+
+	snprintf(out, 4096, "%s", path);
+	if (path[0] == '/' && realpath(mnt, rm)) {
+		n = strlen(rm);
+		if (!strncmp(path, rm, n) && path[n] == '/')
+			snprintf(out, 4096, "%s", path + n + 1);
+	}
+	while (!strncmp(out, "./", 2))
+		memmove(out, out + 2, strlen(out + 2) + 1);
+	for (n = strlen(out); n > 1 && out[n - 1] == '/'; n--)
+		out[n - 1] = '\0';
+	return out;
+}
+
 static int cmd_checkpoint(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -139,11 +168,14 @@ static int cmd_checkpoint(int argc, char **argv)
 		{ "retain", required_argument, NULL, 'r' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "path", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char wait[32] = "120000", rest[256];
 	const char *name = NULL, *retain = "saved";
-	int keep = 0, c, rc;
+	char *req[5 + SCOPE_MAX];
+	int keep = 0, npaths = 0, c, rc;
+	const char *paths[SCOPE_MAX];
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'n')
@@ -152,10 +184,14 @@ static int cmd_checkpoint(int argc, char **argv)
 			retain = optarg;
 		else if (c == 'k')
 			keep = 1;
+		else if (c == 'p' && npaths == SCOPE_MAX)
+			return usage_error("at most %d --path", SCOPE_MAX);
+		else if (c == 'p')
+			paths[npaths++] = optarg;
 		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
 			return usage_error("invalid --wait '%s': want seconds "
 					   "or 'nomax'", optarg);
-		else if (c != 'w')
+		else if (c != 'w' && c != 'p')
 			return usage_error("invalid checkpoint option");
 	}
 	if (optind != argc - 1)
@@ -166,9 +202,14 @@ static int cmd_checkpoint(int argc, char **argv)
 	if (strcmp(retain, "saved") && strcmp(retain, "all"))
 		return usage_error("invalid --retain '%s': want saved or all",
 				   retain);
-	rc = simple(argv[optind], 5, (char *[]){ "checkpoint", (char *)name,
-			(char *)retain, keep ? "1" : "0", wait }, rest,
-		    sizeof(rest));
+	req[0] = "checkpoint";
+	req[1] = (char *)name;
+	req[2] = (char *)retain;
+	req[3] = keep ? "1" : "0";
+	req[4] = wait;
+	for (int k = 0; k < npaths; k++)
+		req[5 + k] = scope_rel(argv[optind], paths[k]);
+	rc = simple(argv[optind], 5 + npaths, req, rest, sizeof(rest));
 	if (rc == 0)
 		printf("checkpoint %s taken on %s (%s)\n", name, argv[optind],
 		       rest);
