@@ -534,14 +534,15 @@ static void emit_released(struct ckpt_set *s, struct ckpt *c)
 		    (unsigned long)st.released, (unsigned long)ps.peak_bytes);
 }
 
-int ckpt_release(struct ckpt_set *s, const char *name)
+/* Take c (or, if c is NULL, the one called name) off the list. */
+static int release_one(struct ckpt_set *s, struct ckpt *want, const char *name)
 {
 	struct ckpt **pp, *c = NULL;
 
 	pthread_mutex_lock(&s->take_lock);
 	pthread_rwlock_wrlock(&s->lock);
 	for (pp = &s->list; *pp; pp = &(*pp)->next) {
-		if (!strcmp((*pp)->name, name)) {
+		if (want ? *pp == want : !strcmp((*pp)->name, name)) {
 			c = *pp;
 			*pp = c->next;
 			atomic_fetch_sub(&s->nactive, 1);
@@ -558,6 +559,11 @@ int ckpt_release(struct ckpt_set *s, const char *name)
 	return c ? 0 : -ENOENT;
 }
 
+int ckpt_release(struct ckpt_set *s, const char *name)
+{
+	return release_one(s, NULL, name);
+}
+
 void ckpt_view_attach(struct ckpt *c)
 {
 	atomic_fetch_add(&c->views, 1);
@@ -567,8 +573,9 @@ void ckpt_view_attach(struct ckpt *c)
 void ckpt_view_detach(struct ckpt *c)
 {
 	events_emit(c->set->ev, "view-unmounted", "\"name\":\"%s\"", c->name);
+	/* by identity: a new checkpoint may have taken the name since */
 	if (atomic_fetch_sub(&c->views, 1) == 1 && !(c->flags & CKPT_KEEP))
-		ckpt_release(c->set, c->name);
+		release_one(c->set, c, NULL);
 }
 
 size_t ckpt_list(struct ckpt_set *s, struct ckpt_info *out, size_t max)

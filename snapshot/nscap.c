@@ -174,7 +174,8 @@ int nsdir_read(int fd, bool handles, struct nsdir **out)
 		nsdir_free(d);
 		return rc;
 	}
-	qsort_r(d->recs, d->n, sizeof(*d->recs), rec_cmp, d);
+	if (d->n)
+		qsort_r(d->recs, d->n, sizeof(*d->recs), rec_cmp, d);
 	*out = d;
 	return 0;
 }
