@@ -28,6 +28,7 @@
 #define INO_SHARDS 64
 #define INO_INIT_BUCKETS 64
 #define HANDLE_MAX 128
+#define INO_SHRINK 256	/* descriptors freed per EMFILE */
 
 struct ino {
 	struct ino *hnext;	/* shard chain; shard lock */
@@ -182,6 +183,42 @@ static void close_all(const int *fds, unsigned n)
 		close(fds[k]);
 }
 
+unsigned ino_fd_shrink(struct ino_table *t, unsigned n)
+{
+	int victims[64];
+	unsigned done = 0, k;
+
+	while (done < n) {
+		pthread_mutex_lock(&t->fdc_lock);
+		for (k = 0; k < 64 && done + k < n && t->lru.lru_next != &t->lru;
+		     k++) {
+			struct ino *v = t->lru.lru_next;
+
+			lru_unlink_locked(v);
+			victims[k] = v->fd;
+			v->fd = -1;
+			t->nfds--;
+		}
+		pthread_mutex_unlock(&t->fdc_lock);
+		close_all(victims, k);
+		if (k == 0)
+			break;
+		done += k;
+	}
+	return done;
+}
+
+/* open_by_handle_at, making room in the cache when out of descriptors. */
+static int reopen(struct ino_table *t, struct ino *i)
+{
+	int fd = open_by_handle_at(t->root.fd, i->fh, O_PATH | O_CLOEXEC);
+
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) &&
+	    ino_fd_shrink(t, INO_SHRINK))
+		fd = open_by_handle_at(t->root.fd, i->fh, O_PATH | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 /* Caller holds fdc_lock and one more pin; undo the pin. */
 static void fdc_unpin_locked(struct ino_table *t, struct ino *i)
 {
@@ -207,9 +244,9 @@ int ino_fd_get(struct ino_table *t, struct ino *i)
 	/* Only entries with a handle are ever evicted; none: a dead object */
 	if (!i->fh)
 		return -ESTALE;
-	fd = open_by_handle_at(t->root.fd, i->fh, O_PATH | O_CLOEXEC);
+	fd = reopen(t, i);
 	if (fd < 0)
-		return -errno;
+		return fd;
 
 	pthread_mutex_lock(&t->fdc_lock);
 	t->reopens++;
@@ -412,6 +449,9 @@ int ino_lookup(struct ino_table *t, struct ino *parent, const char *name,
 	if (pfd < 0)
 		return pfd;
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) &&
+	    ino_fd_shrink(t, INO_SHRINK))
+		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		fd = -errno;
 	ino_fd_put(t, parent);

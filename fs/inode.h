@@ -71,6 +71,13 @@ void ino_forget(struct ino_table *t, struct ino *i, uint64_t n);
 int ino_fd_get(struct ino_table *t, struct ino *i);
 void ino_fd_put(struct ino_table *t, struct ino *i);
 
+/*
+ * Close up to n cached descriptors nobody pins, least recently used
+ * first, for a caller that ran out of descriptors (EMFILE).  Returns how
+ * many were closed.
+ */
+unsigned ino_fd_shrink(struct ino_table *t, unsigned n);
+
 /* S_IFMT bits of the object; immutable. */
 mode_t ino_type(const struct ino *i);
 

@@ -21,8 +21,7 @@
 
 struct lfile {
 	int fd;			/* backing descriptor, immutable */
-	struct ino *ino;	/* holds one ino_fd_get() pin until release */
-	struct cobj_ref ref;	/* ino's identity and pinned O_PATH fd */
+	struct cobj_ref ref;	/* identity for the checkpoint hooks, at fd */
 };
 
 struct ldir {
@@ -67,35 +66,37 @@ static void lfile_set_fi(struct fuse_file_info *fi, struct lfile *f)
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 }
 
-/* Wrap backing fd for ino, pinning the inode's descriptor.  Consumes fd. */
+/* Wrap backing fd for ino.  Consumes fd. */
 static int lfile_new(struct fs_ctx *ctx, struct ino *i, int fd,
 		     struct lfile **out)
 {
 	struct lfile *f = malloc(sizeof(*f));
-	int pfd;
 
 	if (!f) {
 		close(fd);
 		return -ENOMEM;
 	}
-	pfd = ino_fd_get(ctx->itab, i);
-	if (pfd < 0) {
-		free(f);
-		close(fd);
-		return pfd;
-	}
 	f->fd = fd;
-	f->ino = i;
-	f->ref = fs_ref(i, pfd);
+	f->ref = fs_ref(i, fd);
 	*out = f;
 	return 0;
 }
 
-static void lfile_free(struct fs_ctx *ctx, struct lfile *f)
+static void lfile_free(struct lfile *f)
 {
 	close(f->fd);
-	ino_fd_put(ctx->itab, f->ino);
 	free(f);
+}
+
+/* open(2), making room in the inode table's cache on EMFILE. */
+static int open_room(struct fs_ctx *ctx, const char *path, int flags)
+{
+	int fd = open(path, flags);
+
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) &&
+	    ino_fd_shrink(ctx->itab, 256))
+		fd = open(path, flags);
+	return fd < 0 ? -errno : fd;
 }
 
 static int lfile_do_open(struct fs_ctx *ctx, fuse_ino_t ino, int flags,
@@ -115,9 +116,7 @@ static int lfile_do_open(struct fs_ctx *ctx, fuse_ino_t ino, int flags,
 		ckpt_op_begin(ctx->ckpts);
 		ckpt_before_data(ctx->ckpts, &r, 0, UINT64_MAX);
 	}
-	fd = open(path, lfile_backing_flags(flags));
-	if (fd < 0)
-		fd = -errno;
+	fd = open_room(ctx, path, lfile_backing_flags(flags));
 	if (flags & O_TRUNC)
 		ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, i);
@@ -136,7 +135,7 @@ void lfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return reply_rc(req, rc);
 	lfile_set_fi(fi, f);
 	if (fuse_reply_open(req, fi) < 0)
-		lfile_free(ctx, f);
+		lfile_free(f);
 }
 
 /*
@@ -219,7 +218,7 @@ void lfile_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return reply_rc(req, rc);
 	lfile_set_fi(fi, f);
 	if (fuse_reply_create(req, &e, fi) < 0) {
-		lfile_free(ctx, f);
+		lfile_free(f);
 		ino_forget(ctx->itab, fs_ino(ctx, e.ino), 1);
 	}
 }
@@ -268,7 +267,7 @@ void lfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void lfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	lfile_free(fs_ctx(req), lfile_of(fi));
+	lfile_free(lfile_of(fi));
 	fuse_reply_err(req, 0);
 }
 

@@ -1,9 +1,10 @@
 /*
  * lfile.h - live tree: open files and directories.
  *
- * An open file's fi->fh is a struct lfile holding the backing descriptor
- * and a pin on the inode's O_PATH descriptor, so an open-unlinked file
- * stays reachable for getattr, setattr and xattrs until released.
+ * An open file's fi->fh is a struct lfile holding the backing descriptor,
+ * the only descriptor an open file costs: an open-unlinked file stays
+ * reachable for getattr, setattr and xattrs through its file handle,
+ * which the kernel resolves as long as the file is open.
  */
 #ifndef SWAFS_LFILE_H
 #define SWAFS_LFILE_H

@@ -498,10 +498,25 @@ static void live_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_rc(req, live_do_remove(fs_ctx(req), parent, name, AT_REMOVEDIR));
 }
 
-static int live_do_rename(struct fs_ctx *ctx, fuse_ino_t parent,
+/* renameat2; a whiteout it leaves is a new object: made as the caller */
+static int live_renameat(fuse_req_t req, int pfd, const char *name, int npfd,
+			 const char *newname, unsigned flags)
+{
+	struct cred_saved cs = { .switched = false };
+	int rc = flags & RENAME_WHITEOUT ? cred_enter(req, &cs) : 0;
+
+	if (rc == 0) {
+		rc = renameat2(pfd, name, npfd, newname, flags) < 0 ? -errno : 0;
+		cred_leave(&cs);
+	}
+	return rc;
+}
+
+static int live_do_rename(fuse_req_t req, fuse_ino_t parent,
 			  const char *name, fuse_ino_t newparent,
 			  const char *newname, unsigned flags)
 {
+	struct fs_ctx *ctx = fs_ctx(req);
 	struct ino *p = fs_ino(ctx, parent), *np = fs_ino(ctx, newparent);
 	int pfd, npfd, rc = 0;
 
@@ -521,8 +536,7 @@ static int live_do_rename(struct fs_ctx *ctx, fuse_ino_t parent,
 	live_hook_name(ctx, pfd, name, hook_attr);
 	live_hook_name(ctx, npfd, newname, flags & RENAME_EXCHANGE ? hook_attr
 								   : hook_unlink);
-	if (renameat2(pfd, name, npfd, newname, flags) < 0)
-		rc = -errno;
+	rc = live_renameat(req, pfd, name, npfd, newname, flags);
 	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, np);
 	ino_fd_put(ctx->itab, p);
@@ -533,8 +547,8 @@ static void live_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_ino_t newparent, const char *newname,
 			unsigned flags)
 {
-	reply_rc(req, live_do_rename(fs_ctx(req), parent, name, newparent,
-				     newname, flags));
+	reply_rc(req, live_do_rename(req, parent, name, newparent, newname,
+				     flags));
 }
 
 static void live_statfs(fuse_req_t req, fuse_ino_t ino)

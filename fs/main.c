@@ -93,7 +93,8 @@ static void usage(FILE *f)
 "                         (default 60; all changes go through the mount,\n"
 "                         so caching never serves stale data)\n"
 "  -o fd_cache=N          open descriptors kept for looked-up objects\n"
-"                         (default: 8192 or half the open-file limit)\n"
+"                         (default: 8192 or a quarter of the open-file\n"
+"                         limit; shrinks when open files need room)\n"
 "  -o block_size=SIZE     capture unit of checkpoints, 4K..1M, a power\n"
 "                         of two (default 64K)\n"
 "  -o store=DIR           where pre-images spill to disk (default\n"
@@ -274,7 +275,8 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
-	v->fd_cache = rl.rlim_cur / 2 < 8192 ? (unsigned)(rl.rlim_cur / 2) : 8192;
+	/* a quarter of the limit: open files need one descriptor each */
+	v->fd_cache = rl.rlim_cur / 4 < 8192 ? (unsigned)(rl.rlim_cur / 4) : 8192;
 	if (o->fd_cache) {
 		if (parse_u64(o->fd_cache, 16, FD_CACHE_MAX, &n))
 			return fail("invalid option 'fd_cache=%s': %s",

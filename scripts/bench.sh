@@ -19,6 +19,10 @@
 #   BENCH_ONLY     run only these workloads, e.g. "create stat" (default all)
 #   BENCH_STRICT   1: exit 1 when a target is missed (default 0: report only)
 #   SWAFS          daemon binary (default bin/swafs of this tree)
+#   BENCH_BLOCK_SIZES  block sizes compared by ckpt_write (default "16K 64K 256K")
+#
+# The checkpoint rows compare two swafs runs in the same table: "native" is
+# then the baseline named in the row (no checkpoint, the live mount, ...).
 #
 # Adding a workload: write bench_NAME(), which measures with on_native /
 # on_swafs and reports with `row`, and append NAME to WORKLOADS below. Helpers:
@@ -41,7 +45,11 @@ OUT=${BENCH_OUT:-$ROOT/build/bench-last.txt}
 STRICT=${BENCH_STRICT:-0}
 FILESIZE=4096
 
-WORKLOADS="seq_write seq_read rand_write rand_read create stat tar"
+SWACTL=${SWACTL:-$ROOT/bin/swactl}
+BLOCK_SIZES=${BENCH_BLOCK_SIZES:-16K 64K 256K}
+
+WORKLOADS="seq_write seq_read rand_write rand_read create stat tar
+	ckpt_pause ckpt_write view_tar view_dd store_peak btrfs"
 # shellcheck disable=SC2116,SC2086  # squeeze white space
 ONLY=" $(echo ${BENCH_ONLY:-$WORKLOADS}) "
 
@@ -408,6 +416,186 @@ bench_tar() {
 	row "tar tree, warm" "$2" "$4" s time 2
 }
 
+# ------------------------------------------------------ checkpoint workloads
+
+# pause_stats N: median and max pause (us) of N checkpoints of the live tree
+pause_stats() {
+	local k out
+	: >"$TMP/pauses"
+	for k in $(seq "$1"); do
+		out=$("$SWACTL" checkpoint "$MNT" --name "p$k" --keep) ||
+			die "swactl checkpoint failed: $out"
+		printf '%s\n' "$out" | sed -n 's/.*pause_us=\([0-9]*\).*/\1/p' >>"$TMP/pauses"
+		"$SWACTL" release "$MNT" "p$k"
+	done
+	sort -n "$TMP/pauses" | awk '{ v[NR] = $1 } END {
+		printf "%d %d\n", v[int((NR + 1) / 2)], v[NR] }'
+}
+
+# fill_backing N: N small files in BACKING/pause (made behind the mount: the
+# daemon never walks the tree, so this only has to exist)
+fill_backing() {
+	rm -rf "$BACKING/pause"
+	mkdir "$BACKING/pause"
+	python3 "$LIB/tree.py" create "$BACKING/pause" 100 "$1" 0 >/dev/null
+}
+
+bench_ckpt_pause() {
+	local small big
+	[ "$MOUNTED" = 1 ] || swafs_mount
+	fill_backing 1000
+	small=$(pause_stats 20)
+	fill_backing 100000
+	big=$(pause_stats 20)
+	rm -rf "$BACKING/pause"
+	# shellcheck disable=SC2086
+	set -- $small $big
+	row "ckpt pause median, 1k/100k" "$1" "$3" us time -
+	row "ckpt pause max, 1k/100k" "$2" "$4" us time -
+	say "  pause targets: median <= 1000 us at both sizes; no growth with tree size"
+}
+
+# rand_write_run DIR: IOPS of random 4 KiB overwrites of DIR/big.dat
+rand_write_run() {
+	fio_run rw "$1/big.dat" write iops --rw=randwrite --bs=4k \
+		--size="$SIZE" --time_based --runtime="$RUNTIME"
+}
+
+# store_line NAME: "captured_bytes" of checkpoint NAME from swactl list --json
+ckpt_field() {
+	"$SWACTL" list "$MNT" --json | python3 -c '
+import json, sys
+for c in json.load(sys.stdin):
+    if c["name"] == sys.argv[1]:
+        print(c[sys.argv[2]])' "$1" "$2"
+}
+
+bench_ckpt_write() {
+	local base with bs saved_opts=$OPTS
+	for bs in $BLOCK_SIZES; do
+		swafs_umount
+		OPTS="${saved_opts:+$saved_opts,}block_size=$bs"
+		swafs_mount
+		need_bigfile swafs "$MNT"
+		base=$(rand_write_run "$MNT")
+		"$SWACTL" checkpoint "$MNT" --name w --keep >/dev/null
+		with=$(rand_write_run "$MNT")
+		say "  block_size=$bs: captured $(ckpt_field w captured_bytes) bytes"
+		"$SWACTL" release "$MNT" w
+		row "rand write 4K after ckpt, bs $bs" "$base" "$with" IOPS tput 0.7
+	done
+	swafs_umount
+	OPTS=$saved_opts
+}
+
+# view_cmd KIND VIEWDIR: timed copy out of a tree (tar of the tree, or dd of
+# the big file), seconds
+copy_time() {
+	local t0 t1
+	t0=$(now)
+	case $1 in
+	tar) tar -C "$2" -cf - tree | cat >/dev/null ;;
+	dd) dd if="$2/big.dat" of=/dev/null bs=1M status=none ;;
+	esac
+	t1=$(now)
+	elapsed "$t0" "$t1"
+}
+
+# view_vs_live KIND NAME TARGET: the same copy from the live mount and from a
+# view of a checkpoint of it, both cold; reported as throughput ratio
+view_vs_live() {
+	local kind=$1 live view vdir=$WORK/view
+	mkdir -p "$vdir"
+	[ "$MOUNTED" = 1 ] || swafs_mount
+	if [ "$kind" = tar ]; then need_tree swafs "$MNT"; else need_bigfile swafs "$MNT"; fi
+	cold swafs
+	live=$(copy_time "$kind" "$MNT")
+	"$SWACTL" checkpoint "$MNT" --name v >/dev/null
+	drop_caches
+	"$SWACTL" mount "$MNT" v "$vdir" >/dev/null
+	view=$(copy_time "$kind" "$vdir")
+	umount "$vdir"
+	# throughput ratio: live time / view time, reported as 1/s rates
+	row "$2, view vs live (cold)" \
+		"$(awk -v t="$live" 'BEGIN { printf "%.3f", 1 / t }')" \
+		"$(awk -v t="$view" 'BEGIN { printf "%.3f", 1 / t }')" 1/s tput "$3"
+}
+
+bench_view_tar() { view_vs_live tar "tar of the tree" 0.95; }
+bench_view_dd() { view_vs_live dd "dd of the $SIZE file" 0.9; }
+
+# peak_run RETAIN: store peak while dd copies the big file out of a view and
+# a random writer overwrites it; prints "peak captured"
+peak_run() {
+	local vdir=$WORK/view writer peak
+	swafs_umount
+	swafs_mount
+	need_bigfile swafs "$MNT"
+	"$SWACTL" checkpoint "$MNT" --name s --retain "$1" >/dev/null
+	"$SWACTL" mount "$MNT" s "$vdir" >/dev/null
+	fio --name=pw --filename="$MNT/big.dat" --ioengine=psync --rw=randwrite \
+		--bs=4k --size="$SIZE" --time_based --runtime=3600 \
+		--output=/dev/null >/dev/null 2>&1 &
+	writer=$!
+	dd if="$vdir/big.dat" of=/dev/null bs=1M status=none
+	kill "$writer"
+	wait "$writer" 2>/dev/null || true
+	umount "$vdir"
+	sleep 0.2
+	peak=$("$SWACTL" events "$MNT" | python3 -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e["event"] == "released":
+        print(e["peak_store_bytes"], e["captured_bytes"])')
+	echo "$peak"
+}
+
+bench_store_peak() {
+	local saved all
+	mkdir -p "$WORK/view"
+	saved=$(peak_run saved)
+	all=$(peak_run all)
+	# shellcheck disable=SC2086
+	set -- $saved $all
+	say "  retain saved: peak $1 of $2 captured; retain all: peak $3 of $4 captured"
+	row "store peak, retain saved/all" "$3" "$1" bytes time 0.5
+	row "store peak / captured, saved" "$2" "$1" bytes time 1
+}
+
+# btrfs: the kernel's own copy-on-write snapshot of the same workload, on a
+# loop-mounted btrfs, where the machine allows it (root, loop, btrfs-progs)
+bench_btrfs() {
+	local img=$WORK/btrfs.img mnt=$WORK/btrfs t0 t1 base with pause loopdev
+	if ! command -v mkfs.btrfs >/dev/null || [ ! -e /dev/loop-control ] ||
+	   [ "$(id -u)" != 0 ]; then
+		say "  btrfs anchor skipped: needs root, loop devices and btrfs-progs"
+		return 0
+	fi
+	truncate -s "$(( $(numfmt --from=iec "$SIZE") * 3 ))" "$img"
+	mkfs.btrfs -q "$img" >/dev/null
+	mkdir -p "$mnt"
+	loopdev=$(losetup -f --show "$img")
+	mount "$loopdev" "$mnt" || { losetup -d "$loopdev"; say "  btrfs mount failed"; return 0; }
+	btrfs -q subvolume create "$mnt/vol" >/dev/null
+	fio_run layout "$mnt/vol/big.dat" write bw --rw=write --bs=1M --size="$SIZE" \
+		--end_fsync=1 >/dev/null
+	base=$(fio_run brw "$mnt/vol/big.dat" write iops --rw=randwrite --bs=4k \
+		--size="$SIZE" --time_based --runtime="$RUNTIME")
+	sync
+	t0=$(now)
+	btrfs -q subvolume snapshot -r "$mnt/vol" "$mnt/snap" >/dev/null
+	t1=$(now)
+	pause=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1e6 }')
+	with=$(fio_run brw2 "$mnt/vol/big.dat" write iops --rw=randwrite --bs=4k \
+		--size="$SIZE" --time_based --runtime="$RUNTIME")
+	umount "$mnt"
+	losetup -d "$loopdev"
+	rm -f "$img"
+	row "btrfs snapshot: pause (us)" "$pause" "$pause" us time -
+	row "btrfs rand write after snapshot" "$base" "$with" IOPS tput -
+}
+
 # -------------------------------------------------------------- checks, setup
 
 preflight() {
@@ -420,6 +608,7 @@ preflight() {
 		esac
 	done
 	[ -x "$SWAFS" ] || die "no daemon at '$SWAFS': run 'make' first"
+	[ -x "$SWACTL" ] || die "no swactl at '$SWACTL': run 'make' first"
 	for w in fio python3 tar fusermount3 awk; do
 		command -v "$w" >/dev/null ||
 			die "'$w' not found: run 'make deps' (scripts/install-deps.sh)"

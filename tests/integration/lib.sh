@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # variables set here are used by the tests
 # Common helpers for the swafs integration tests. Source it first:
 #
 #   . "$(dirname "$0")/lib.sh"
@@ -45,6 +46,16 @@ fail() {
 
 # track_pid PID: have the EXIT trap kill PID if it is still running then
 track_pid() { _PIDS+=("$1"); }
+
+pid_gone() { ! pid_alive "$1"; }
+
+# is_our_child PID: PID is a child of this test's shell (guards against
+# killing a process that reused the pid of one of ours)
+is_our_child() {
+	local ppid
+	ppid=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2) || return 1
+	[ "$ppid" = "$$" ]
+}
 
 pid_alive() {
 	local st
@@ -150,7 +161,7 @@ swafs_umount() {
 	pid=$(daemon_pid "$mnt") || pid=
 	fusermount3 -u -- "$mnt" || fail "fusermount3 -u '$mnt' failed"
 	[ -n "$pid" ] || return 0
-	wait_until 10 eval "! pid_alive $pid" ||
+	wait_until 10 pid_gone "$pid" ||
 		fail "daemon $pid still running 10s after '$mnt' was unmounted"
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 0 ] || fail "daemon for '$mnt' exited with status $rc after unmount"
@@ -168,10 +179,13 @@ swafs_pids_for() {
 	for p in /proc/[0-9]*; do
 		exe=$(readlink "$p/exe" 2>/dev/null) || continue
 		[ "$exe" = "$want" ] || continue
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 		case $cmd in *"$1"*) printf '%s\n' "${p#/proc/}" ;; esac
 	done
 }
+
+# no_daemon_for DIR: no swafs daemon mentions DIR any more
+no_daemon_for() { [ -z "$(swafs_pids_for "$1")" ]; }
 
 _cleanup() {
 	local rc=$? m i pid left
@@ -189,10 +203,17 @@ _cleanup() {
 	for m in $(fuse_mounts_under "$WORK" | sort -r); do
 		fusermount3 -u -q -- "$m" 2>/dev/null || umount -l -- "$m" 2>/dev/null
 	done
+	for pid in "${_PIDS[@]}"; do
+		is_our_child "$pid" && pid_alive "$pid" && kill -TERM "$pid" 2>/dev/null
+	done
+	# daemons started through mount(8) are not our children: they are
+	# known by the swafs binary and the unique work dir in their arguments
 	for pid in "${_PIDS[@]}" $(swafs_pids_for "$WORK"); do
 		pid_alive "$pid" || continue
+		is_our_child "$pid" || swafs_pids_for "$WORK" | grep -qx "$pid" ||
+			continue
 		kill -TERM "$pid" 2>/dev/null
-		wait_until 5 eval "! pid_alive $pid" || kill -KILL "$pid" 2>/dev/null
+		wait_until 5 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null
 	done
 	left=$(fuse_mounts_under "$WORK")
 	if [ -n "$left" ]; then
@@ -236,10 +257,10 @@ assert_files_eq() {
 
 # assert_text_eq WHAT FILE_A FILE_B: text files equal, else show a diff
 assert_text_eq() {
-	local d
-	d=$(diff -u -- "$2" "$3" | head -n 60) ||
-		fail "$1 differ ($2 vs $3):
-$d"
+	local d rc=0
+	d=$(diff -u -- "$2" "$3") || rc=$?
+	[ "$rc" -eq 0 ] || fail "$1 differ ($2 vs $3):
+$(printf '%s\n' "$d" | head -n 60)"
 }
 
 # manifest DIR [--all-mtimes]: one line per object below DIR with what a
