@@ -288,8 +288,13 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	return parse_sizes(o, v);
 }
 
-/* The store must exist and lie outside BACKING (G4). */
-static int check_store(const char *store, const char *backing)
+/*
+ * The store must exist and lie outside BACKING (G4) and outside the
+ * mountpoint: the daemon writing it through its own mount would wait on
+ * itself.
+ */
+static int check_store(const char *store, const char *backing,
+		       const char *mnt)
 {
 	char rs[PATH_MAX];
 
@@ -302,6 +307,9 @@ static int check_store(const char *store, const char *backing)
 	if (!strcmp(rs, backing) || path_inside(rs, backing))
 		return fail("store directory '%s' lies inside BACKING '%s'; "
 			    "choose one outside it", store, backing);
+	if (!strcmp(rs, mnt) || path_inside(rs, mnt))
+		return fail("store directory '%s' lies inside the mountpoint "
+			    "'%s'; choose one outside it", store, mnt);
 	return 0;
 }
 
@@ -509,7 +517,7 @@ int main(int argc, char *argv[])
 			backing);
 	ctx.owner = getuid();
 	ctx.allow_other = o.allow_other;
-	if (check_store(vals.store, backing) < 0) {
+	if (check_store(vals.store, backing, mnt) < 0) {
 		rc = 1;
 		ino_table_free(ctx.itab);
 		goto out;

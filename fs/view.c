@@ -71,7 +71,8 @@ struct vfile {
 	uint64_t nblocks;
 	uint64_t hi;			/* highest offset served */
 	uint64_t saved_upto;		/* blocks below: marked saved */
-	unsigned char *served;		/* one byte per block */
+	uint32_t *covered;		/* per block: bytes served from its
+					 * start without a gap */
 };
 
 struct vdir {
@@ -441,8 +442,9 @@ static int view_do_open(struct view *v, struct ino *i, struct vfile **out)
 	rc = vfile_attach(v, i, f);
 	if (rc == 0) {
 		f->nblocks = ((uint64_t)cobj_stat(f->c)->st_size + bs - 1) / bs;
-		f->served = calloc(f->nblocks ? f->nblocks : 1, 1);
-		rc = f->served ? 0 : -ENOMEM;
+		f->covered = calloc(f->nblocks ? f->nblocks : 1,
+				    sizeof(*f->covered));
+		rc = f->covered ? 0 : -ENOMEM;
 	}
 	if (rc < 0) {
 		if (f->fd >= 0)
@@ -462,7 +464,7 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct vfile *f;
 	int rc;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return reply_rc(req, -EROFS);
 	if (!ckpt_usable(v->ck))
 		return reply_rc(req, -EIO);
@@ -475,25 +477,43 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* Block b has been served whole (up to the T size) through f. */
+static bool vfile_block_served(struct view *v, struct vfile *f, uint64_t b)
+{
+	uint64_t bs = cobj_block_size(v->objs);
+	uint64_t size = (uint64_t)cobj_stat(f->c)->st_size;
+	uint64_t len = size - b * bs < bs ? size - b * bs : bs;
+
+	return f->covered[b] >= len;
+}
+
 /*
- * Record what was served; blocks the reader has moved well past are saved
- * (DESIGN.md 4): the window keeps readahead and page-cache re-reads safe.
+ * Record what was served; blocks served whole that the reader has moved
+ * well past are saved (DESIGN.md 4): the window keeps readahead and
+ * page-cache re-reads safe.  A block read only in part is never saved.
  */
 static void vfile_served_locked(struct view *v, struct vfile *f, uint64_t off,
 				size_t n)
 {
 	unsigned bs = cobj_block_size(v->objs);
-	uint64_t limit;
+	uint64_t end = off + n, limit;
 
-	for (uint64_t b = off / bs; n && b <= (off + n - 1) / bs &&
-				    b < f->nblocks; b++)
-		f->served[b] = 1;
-	if (off + n > f->hi)
-		f->hi = off + n;
+	for (uint64_t b = off / bs; n && b <= (end - 1) / bs &&
+				    b < f->nblocks; b++) {
+		uint64_t start = b * bs;
+		uint64_t from = off > start ? off - start : 0;
+		uint64_t to = end - start < bs ? end - start : bs;
+
+		/* extends the gap-free prefix only if it starts inside it */
+		if (from <= f->covered[b] && to > f->covered[b])
+			f->covered[b] = (uint32_t)to;
+	}
+	if (end > f->hi)
+		f->hi = end;
 	limit = f->hi > VIEW_SAVE_WINDOW ? f->hi - VIEW_SAVE_WINDOW : 0;
 	for (; (f->saved_upto + 1) * bs <= limit && f->saved_upto < f->nblocks;
 	     f->saved_upto++)
-		if (f->served[f->saved_upto])
+		if (vfile_block_served(v, f, f->saved_upto))
 			cobj_mark_saved(v->objs, f->c, f->saved_upto,
 					f->saved_upto);
 }
@@ -548,7 +568,7 @@ static void view_release(fuse_req_t req, fuse_ino_t ino,
 
 	/* everything read through a closed handle is saved */
 	for (uint64_t b = f->saved_upto; b < f->nblocks; b++)
-		if (f->served[b])
+		if (vfile_block_served(v, f, b))
 			cobj_mark_saved(v->objs, f->c, b, b);
 	if (cobj_view_close(v->objs, f->c))
 		events_emit(v->live->events, "file-released",
@@ -557,7 +577,7 @@ static void view_release(fuse_req_t req, fuse_ino_t ino,
 	if (f->fd >= 0)
 		close(f->fd);
 	pthread_mutex_destroy(&f->lock);
-	free(f->served);
+	free(f->covered);
 	free(f);
 	fuse_reply_err(req, 0);
 }
@@ -811,6 +831,96 @@ static void view_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	view_xattr(req, ino, NULL, size);
 }
 
+/*
+ * Views are mounted read-only, so the kernel refuses changes itself; these
+ * refuse them again should someone remount a view read-write (G6).
+ */
+static void erofs(fuse_req_t req)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void view_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			 int valid, struct fuse_file_info *fi)
+{
+	erofs(req);
+}
+
+static void view_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, dev_t rdev)
+{
+	erofs(req);
+}
+
+static void view_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode)
+{
+	erofs(req);
+}
+
+static void view_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	erofs(req);
+}
+
+static void view_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			 const char *name)
+{
+	erofs(req);
+}
+
+static void view_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			fuse_ino_t newparent, const char *newname,
+			unsigned flags)
+{
+	erofs(req);
+}
+
+static void view_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+		      const char *name)
+{
+	erofs(req);
+}
+
+static void view_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, struct fuse_file_info *fi)
+{
+	erofs(req);
+}
+
+static void view_write_buf(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_bufvec *bufv, off_t off,
+			   struct fuse_file_info *fi)
+{
+	erofs(req);
+}
+
+static void view_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			  const char *value, size_t size, int flags)
+{
+	erofs(req);
+}
+
+static void view_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	erofs(req);
+}
+
+static void view_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			   off_t len, struct fuse_file_info *fi)
+{
+	erofs(req);
+}
+
+static void view_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+				 off_t off_in, struct fuse_file_info *fi_in,
+				 fuse_ino_t ino_out, off_t off_out,
+				 struct fuse_file_info *fi_out, size_t len,
+				 int flags)
+{
+	erofs(req);
+}
+
 static void view_init(void *userdata, struct fuse_conn_info *conn)
 {
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -837,6 +947,20 @@ static const struct fuse_lowlevel_ops view_ops = {
 	.statfs = view_statfs,
 	.getxattr = view_getxattr,
 	.listxattr = view_listxattr,
+	.setattr = view_setattr,
+	.mknod = view_mknod,
+	.mkdir = view_mkdir,
+	.unlink = view_remove,
+	.rmdir = view_remove,
+	.symlink = view_symlink,
+	.rename = view_rename,
+	.link = view_link,
+	.create = view_create,
+	.write_buf = view_write_buf,
+	.setxattr = view_setxattr,
+	.removexattr = view_removexattr,
+	.fallocate = view_fallocate,
+	.copy_file_range = view_copy_file_range,
 };
 
 static void view_unlist(struct view *v)
@@ -897,6 +1021,7 @@ static int view_session(struct view *v, const char *name)
 		 "subtype=swafs-view%s", name,
 		 v->live->allow_other ? ",allow_other" : "");
 	v->se = fuse_session_new(&args, &view_ops, sizeof(view_ops), v);
+	fuse_opt_free_args(&args);
 	if (!v->se)
 		return -EINVAL;
 	if (fuse_session_mount(v->se, v->dir) != 0)

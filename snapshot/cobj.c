@@ -488,7 +488,9 @@ int cobj_capture_xattrs(struct cobj_table *t, struct cobj *c,
 {
 	int rc;
 
-	if (released_changed(c) || (cobj_flags(c) & COBJ_XATTR))
+	/* metadata is captured even after release: it costs little, and the
+	 * release concerns data only */
+	if (cobj_flags(c) & (COBJ_XATTR | COBJ_NEW | COBJ_DEAD))
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	rc = capture_xattrs_locked(c, ref);
