@@ -10,6 +10,8 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +38,14 @@ struct ctl {
 	int wake[2];		/* pipe: stop the accept loop */
 	pthread_t thread;
 	char path[108];
+	atomic_bool stopping;	/* ends long requests (events --follow) */
+	pthread_mutex_t lock;
+	pthread_cond_t idle;	/* nconn reached 0 */
+	unsigned nconn;		/* lock: connection threads running */
 };
 
 struct conn {
+	struct ctl *ctl;
 	struct fs_ctx *ctx;
 	int fd;
 	uid_t uid;		/* peer */
@@ -222,7 +229,7 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 				if (poll(&p, 1, 250) > 0)
 					break;
 			}
-		} while (follow || n);
+		} while ((follow && !atomic_load(&c->ctl->stopping)) || n);
 	}
 	free(buf);
 }
@@ -283,6 +290,10 @@ static void *conn_thread(void *arg)
 		say(c->fd, "err 2 malformed request\n");
 	free(line);
 	close(c->fd);
+	pthread_mutex_lock(&c->ctl->lock);
+	if (--c->ctl->nconn == 0)
+		pthread_cond_broadcast(&c->ctl->idle);
+	pthread_mutex_unlock(&c->ctl->lock);
 	free(c);
 	return NULL;
 }
@@ -306,8 +317,15 @@ static void accept_one(struct ctl *ctl)
 	}
 	/* a client that never finishes its request must not pin a thread */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	*c = (struct conn){ .ctx = ctl->ctx, .fd = fd, .uid = cred.uid };
+	*c = (struct conn){ .ctl = ctl, .ctx = ctl->ctx, .fd = fd,
+			    .uid = cred.uid };
+	pthread_mutex_lock(&ctl->lock);
+	ctl->nconn++;
+	pthread_mutex_unlock(&ctl->lock);
 	if (pthread_create(&t, NULL, conn_thread, c) != 0) {
+		pthread_mutex_lock(&ctl->lock);
+		ctl->nconn--;
+		pthread_mutex_unlock(&ctl->lock);
 		close(fd);
 		free(c);
 		return;
@@ -359,6 +377,8 @@ int ctl_start(struct fs_ctx *ctx, dev_t dev, struct ctl **out)
 		return -ENOMEM;
 	ctl->ctx = ctx;
 	ctl->lfd = -1;
+	pthread_mutex_init(&ctl->lock, NULL);
+	pthread_cond_init(&ctl->idle, NULL);
 	ctl->wake[0] = ctl->wake[1] = -1;
 	rc = ctl_listen(ctl, dev);
 	if (rc == 0 && pipe2(ctl->wake, O_CLOEXEC) < 0)
@@ -379,15 +399,25 @@ int ctl_start(struct fs_ctx *ctx, dev_t dev, struct ctl **out)
 	return 0;
 }
 
+/*
+ * Stop accepting, then wait for the requests in flight: they use the
+ * mount's state, which is freed next.  A checkpoint being taken finishes;
+ * a follower of events is told to stop.
+ */
 void ctl_stop(struct ctl *ctl)
 {
 	ssize_t w;
 
 	if (!ctl)
 		return;
+	atomic_store(&ctl->stopping, true);
 	w = write(ctl->wake[1], "x", 1);
 	(void)w;
 	pthread_join(ctl->thread, NULL);
+	pthread_mutex_lock(&ctl->lock);
+	while (ctl->nconn)
+		pthread_cond_wait(&ctl->idle, &ctl->lock);
+	pthread_mutex_unlock(&ctl->lock);
 	unlink(ctl->path);
 	close(ctl->lfd);
 	close(ctl->wake[0]);

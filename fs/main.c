@@ -344,11 +344,15 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 	return 0;
 }
 
-static void teardown_engine(struct fs_ctx *ctx)
+/* Returns false when a busy view keeps the state alive (process exit
+ * frees it). */
+static bool teardown_engine(struct fs_ctx *ctx)
 {
-	views_free(ctx->views);
+	if (!views_free(ctx->views))
+		return false;
 	ckpt_set_free(ctx->ckpts);
 	events_close(ctx->events);
+	return true;
 }
 
 /*
@@ -523,8 +527,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	rc = run_session(&args, &co, &ctx, mnt, backing, &o, &vals);
-	teardown_engine(&ctx);
-	ino_table_free(ctx.itab);
+	if (teardown_engine(&ctx))
+		ino_table_free(ctx.itab);
 out:
 	if (root_fd >= 0)
 		close(root_fd);

@@ -1123,12 +1123,12 @@ int views_create(struct views **out)
  * holds open stays lazily mounted (its reads then fail); after a grace
  * period the daemon stops waiting for it.
  */
-void views_free(struct views *vs)
+bool views_free(struct views *vs)
 {
 	struct timespec deadline;
 
 	if (!vs)
-		return;
+		return true;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += 5;
 	pthread_mutex_lock(&vs->lock);
@@ -1139,10 +1139,11 @@ void views_free(struct views *vs)
 		;
 	if (vs->list) {
 		pthread_mutex_unlock(&vs->lock);
-		return;		/* view threads still use vs: leave it */
+		return false;	/* view threads still use vs: leave it */
 	}
 	pthread_mutex_unlock(&vs->lock);
 	pthread_cond_destroy(&vs->gone);
 	pthread_mutex_destroy(&vs->lock);
 	free(vs);
+	return true;
 }

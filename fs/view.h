@@ -13,8 +13,12 @@
 #include "fs/ctx.h"
 
 int views_create(struct views **out);
-/* Unmount and free every view (the live tree is going away). */
-void views_free(struct views *vs);
+/*
+ * Unmount and free every view (the live tree is going away).  Returns
+ * false if some view is still busy after a grace period: its thread still
+ * uses the live tree's state, which the caller must then not free.
+ */
+bool views_free(struct views *vs);
 
 /*
  * Mount a view of checkpoint name on dir.  Returns 0 once the mount is up,
