@@ -477,14 +477,18 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* Block b has been served whole (up to the T size) through f. */
+/*
+ * Block b has been served whole (up to the T size) through f, and no
+ * other view of the checkpoint may still need it: while several views are
+ * mounted, nothing counts as saved (they share the checkpoint).
+ */
 static bool vfile_block_served(struct view *v, struct vfile *f, uint64_t b)
 {
 	uint64_t bs = cobj_block_size(v->objs);
 	uint64_t size = (uint64_t)cobj_stat(f->c)->st_size;
 	uint64_t len = size - b * bs < bs ? size - b * bs : bs;
 
-	return f->covered[b] >= len;
+	return f->covered[b] >= len && ckpt_view_count(v->ck) == 1;
 }
 
 /*

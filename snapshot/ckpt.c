@@ -235,6 +235,11 @@ const char *ckpt_name(const struct ckpt *c)
 	return c->name;
 }
 
+unsigned ckpt_view_count(const struct ckpt *c)
+{
+	return atomic_load(&((struct ckpt *)c)->views);
+}
+
 const struct timespec *ckpt_time(const struct ckpt *c)
 {
 	return &c->t;

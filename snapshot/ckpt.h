@@ -103,6 +103,8 @@ void ckpt_view_attach(struct ckpt *c);
 void ckpt_view_detach(struct ckpt *c);
 
 const char *ckpt_name(const struct ckpt *c);
+/* Views mounted now. */
+unsigned ckpt_view_count(const struct ckpt *c);
 /* The instant T (CLOCK_REALTIME). */
 const struct timespec *ckpt_time(const struct ckpt *c);
 struct cobj_table *ckpt_objects(struct ckpt *c);

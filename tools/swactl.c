@@ -57,6 +57,18 @@ static int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* s for an error line: control characters shown as '?' (one line only). */
+static const char *printable(const char *s)
+{
+	static char buf[128];
+	size_t k;
+
+	for (k = 0; s[k] && k < sizeof(buf) - 1; k++)
+		buf[k] = (unsigned char)s[k] < 0x20 || s[k] == 0x7f ? '?' : s[k];
+	buf[k] = '\0';
+	return buf;
+}
+
 /* Send a request to MNT's daemon; the reply stream or NULL (reported). */
 static FILE *request(const char *mnt, int argc, char *const argv[])
 {
@@ -177,6 +189,7 @@ static int cmd_checkpoint(int argc, char **argv)
 	int keep = 0, npaths = 0, c, rc;
 	const char *paths[SCOPE_MAX];
 
+	opterr = 0;	/* one line per error: ours */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'n')
 			name = optarg;
@@ -190,18 +203,24 @@ static int cmd_checkpoint(int argc, char **argv)
 			paths[npaths++] = optarg;
 		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
 			return usage_error("invalid --wait '%s': want seconds "
-					   "or 'nomax'", optarg);
-		else if (c != 'w' && c != 'p')
-			return usage_error("invalid checkpoint option");
+					   "or 'nomax'", printable(optarg));
+		else if (c == '?' && optopt)
+			return usage_error("option '--%s' wants a value",
+					   optopt == 'n' ? "name" : optopt == 'r'
+					   ? "retain" : optopt == 'w' ? "wait"
+					   : "path");
+		else if (c == '?')
+			return usage_error("unknown checkpoint option '%s'",
+					   printable(argv[optind - 1]));
 	}
 	if (optind != argc - 1)
 		return usage_error("checkpoint wants one mount point");
 	if (!name || !parse_name_ok(name))
 		return usage_error("invalid checkpoint name '%s': want "
-				   "[A-Za-z0-9._-]{1,64}", name ? name : "");
+				   "[A-Za-z0-9._-]{1,64}", printable(name ? name : ""));
 	if (strcmp(retain, "saved") && strcmp(retain, "all"))
 		return usage_error("invalid --retain '%s': want saved or all",
-				   retain);
+				   printable(retain));
 	req[0] = "checkpoint";
 	req[1] = (char *)name;
 	req[2] = (char *)retain;
@@ -224,7 +243,7 @@ static int cmd_mount(int argc, char **argv)
 	if (argc != 4)
 		return usage_error("mount wants MNT NAME DIR");
 	if (!parse_name_ok(argv[2]))
-		return usage_error("invalid checkpoint name '%s'", argv[2]);
+		return usage_error("invalid checkpoint name '%s'", printable(argv[2]));
 	if (!realpath(argv[3], dir)) {
 		fprintf(stderr, "swactl: cannot use '%s' as view directory: "
 			"%s\n", argv[3], strerror(errno));
@@ -244,7 +263,7 @@ static int cmd_release(int argc, char **argv)
 	if (argc != 3)
 		return usage_error("release wants MNT NAME");
 	if (!parse_name_ok(argv[2]))
-		return usage_error("invalid checkpoint name '%s'", argv[2]);
+		return usage_error("invalid checkpoint name '%s'", printable(argv[2]));
 	return simple(argv[1], 2, (char *[]){ "release", argv[2] }, rest,
 		      sizeof(rest));
 }
@@ -364,5 +383,5 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
 		if (!strcmp(argv[1], cmds[k].name))
 			return cmds[k].fn(argc - 1, argv + 1);
-	return usage_error("unknown command '%s'", argv[1]);
+	return usage_error("unknown command '%s'", printable(argv[1]));
 }

@@ -1,0 +1,142 @@
+# shellcheck shell=bash
+# Helpers for the checkpoint tests (t-ckpt-*.sh, t-g*-*.sh). Source it
+# instead of lib.sh:
+#
+#   . "$(dirname "$0")/ckpt-lib.sh"
+#
+# It sources lib.sh (read-only; see there for $WORK, swafs_mount, fail...)
+# and adds: views that are unmounted before the live mounts at exit, helper
+# processes that are stopped first at exit, swactl wrappers and manifests.
+#
+# Environment: SWACTL (default bin/swactl of this checkout).
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SWACTL=${SWACTL:-$ROOT/bin/swactl}
+MANIFEST_PY=$IT_DIR/manifest.py
+[ -x "$SWACTL" ] || fail "'$SWACTL' is missing (run make)"
+
+_CKPT_VIEWS=()		# view mountpoints, in mount order
+_CKPT_HELPERS=()	# helper processes (writers, readers, samplers)
+
+# ckpt_helper PID: a helper process the EXIT trap kills before unmounting
+ckpt_helper() { _CKPT_HELPERS+=("$1"); }
+
+# stop_helper PID: kill one helper (continue it first if stopped), reap it
+stop_helper() {
+	kill -CONT "$1" 2>/dev/null || true
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+_ckpt_ret() { return "$1"; }
+
+_ckpt_cleanup() {
+	local rc=$? i d p
+	set +e
+	for p in "${_CKPT_HELPERS[@]}"; do
+		pid_alive "$p" || continue
+		kill -CONT "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${_CKPT_HELPERS[@]}"; do wait "$p" 2>/dev/null; done
+	for ((i = ${#_CKPT_VIEWS[@]} - 1; i >= 0; i--)); do
+		d=${_CKPT_VIEWS[$i]}
+		while is_fuse_mount "$d"; do
+			umount -- "$d" 2>/dev/null ||
+				fusermount3 -u -q -- "$d" 2>/dev/null ||
+				umount -l -- "$d" 2>/dev/null || break
+		done
+	done
+	_ckpt_ret "$rc"
+	_cleanup
+}
+trap _ckpt_cleanup EXIT
+
+# swactl ARGS...: run swactl
+swactl() { "$SWACTL" "$@"; }
+
+# ckpt_take MNT NAME [OPTS...]: take a checkpoint, fail the test if that
+# does not work; sets CKPT_PAUSE_US from the output
+ckpt_take() {
+	local mnt=$1 name=$2 out rc=0
+	shift 2
+	out=$("$SWACTL" checkpoint "$mnt" --name "$name" "$@" 2>&1) || rc=$?
+	[ "$rc" -eq 0 ] || fail "swactl checkpoint $mnt --name $name $*: exit $rc: $out"
+	case $out in
+	*pause_us=*) CKPT_PAUSE_US=${out##*pause_us=}; CKPT_PAUSE_US=${CKPT_PAUSE_US%%)*} ;;
+	*) fail "swactl checkpoint printed no pause: '$out'" ;;
+	esac
+	[[ $CKPT_PAUSE_US =~ ^[0-9]+$ ]] || fail "bad pause in '$out'"
+}
+
+# view_mount MNT NAME DIR: mount the view of NAME on DIR (created if need
+# be); it is unmounted at exit before the live mounts
+view_mount() {
+	local mnt=$1 name=$2 dir=$3 out rc=0
+	mkdir -p -- "$dir"
+	dir=$(realpath -- "$dir")
+	_CKPT_VIEWS+=("$dir")
+	out=$("$SWACTL" mount "$mnt" "$name" "$dir" 2>&1) || rc=$?
+	[ "$rc" -eq 0 ] || fail "swactl mount $mnt $name $dir: exit $rc: $out"
+	wait_until 10 is_fuse_mount "$dir" || fail "view '$dir' not mounted: $out"
+}
+
+# view_umount DIR: unmount a view (it must work)
+view_umount() {
+	umount -- "$1" || fail "umount view '$1' failed"
+}
+
+# ckpt_json MNT: swactl list MNT --json
+ckpt_json() { "$SWACTL" list "$1" --json; }
+
+# ckpt_field MNT NAME FIELD: one field of checkpoint NAME from list --json
+# (prints 'absent' if there is no such checkpoint)
+ckpt_field() {
+	"$SWACTL" list "$1" --json | "$PYTHON" -c '
+import json, sys
+name, field = sys.argv[1], sys.argv[2]
+for c in json.load(sys.stdin):
+    if c["name"] == name:
+        print(c[field]); break
+else:
+    print("absent")' "$2" "$3"
+}
+
+# vmrss_kb PID: resident set size of a process in KiB
+vmrss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# mfst DIR OUT [make options]: write the manifest of DIR to OUT
+mfst() {
+	local dir=$1 out=$2
+	shift 2
+	"$PYTHON" "$MANIFEST_PY" make "$dir" -o "$out" "$@" ||
+		fail "manifest of '$dir' failed"
+}
+
+# assert_manifest_eq WHAT EXPECTED ACTUAL [--ignore FIELD...]: two
+# manifest files are equal; on a difference print the differences
+assert_manifest_eq() {
+	local what=$1 a=$2 b=$3 out
+	shift 3
+	out=$("$PYTHON" "$MANIFEST_PY" cmp "$a" "$b" "$@") ||
+		fail "$what:
+$out"
+}
+
+# ckpt_text_eq WHAT FILE_A FILE_B: text files equal, else fail with a diff
+ckpt_text_eq() {
+	local d
+	if ! cmp -s -- "$2" "$3"; then
+		d=$(diff -u -- "$2" "$3" | head -n 60)
+		fail "$1 differ ($2 vs $3):
+$d"
+	fi
+}
+
+# events_of MNT: the events of the mount (JSON Lines)
+events_of() { "$SWACTL" events "$1"; }
+
+# now_ns: CLOCK_REALTIME in nanoseconds
+now_ns() { date +%s%N; }
