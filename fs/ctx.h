@@ -25,6 +25,7 @@ struct fs_ctx {
 	struct views *views;	/* mounted checkpoint views */
 	uid_t owner;		/* the user who mounted: may change checkpoints */
 	bool allow_other;	/* views are mounted alike */
+	bool flush;		/* close() must reach BACKING (network fs) */
 	double timeout;		/* kernel entry/attr cache, seconds */
 	bool as_caller;		/* create objects as the requesting uid/gid */
 };

@@ -57,13 +57,16 @@ static int lfile_backing_flags(int flags)
 	       O_CLOEXEC;
 }
 
-static void lfile_set_fi(struct fuse_file_info *fi, struct lfile *f)
+static void lfile_set_fi(struct fs_ctx *ctx, struct fuse_file_info *fi,
+			 struct lfile *f)
 {
 	fi->fh = (uintptr_t)f;
 	fi->direct_io = !!(fi->flags & O_DIRECT);
 	/* Every change goes through this mount, so cached pages stay true. */
 	fi->keep_cache = 1;
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	/* A local filesystem reports nothing at close that pwrite() did not
+	 * already: spare the round trip. */
+	fi->noflush = !ctx->flush || (fi->flags & O_ACCMODE) == O_RDONLY;
 }
 
 /* Wrap backing fd for ino.  Consumes fd. */
@@ -133,7 +136,7 @@ void lfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (rc < 0)
 		return reply_rc(req, rc);
-	lfile_set_fi(fi, f);
+	lfile_set_fi(ctx, fi, f);
 	if (fuse_reply_open(req, fi) < 0)
 		lfile_free(f);
 }
@@ -216,7 +219,7 @@ void lfile_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (rc < 0)
 		return reply_rc(req, rc);
-	lfile_set_fi(fi, f);
+	lfile_set_fi(ctx, fi, f);
 	if (fuse_reply_create(req, &e, fi) < 0) {
 		lfile_free(f);
 		ino_forget(ctx->itab, fs_ino(ctx, e.ino), 1);

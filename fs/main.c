@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <grp.h>
@@ -382,6 +383,30 @@ static int mount_dev(const char *mnt, dev_t *dev)
 	return found;
 }
 
+/*
+ * Network filesystems may report write errors only at close, so closes
+ * must reach them (FLUSH); local ones report everything at write time.
+ */
+static bool backing_needs_flush(int fd)
+{
+	static const long local[] = {
+		0xEF53,		/* ext2/3/4 */
+		0x58465342,	/* xfs */
+		0x9123683E,	/* btrfs */
+		0x01021994,	/* tmpfs */
+		0x2FC12FC1,	/* zfs */
+		0xF2F52010,	/* f2fs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	for (size_t k = 0; k < sizeof(local) / sizeof(local[0]); k++)
+		if (sf.f_type == local[k])
+			return false;
+	return true;
+}
+
 /* Options implied by others, and the names shown in mount tables. */
 static int add_implied(struct fuse_args *args, const struct main_opts *o,
 		       const char *backing)
@@ -520,6 +545,7 @@ int main(int argc, char *argv[])
 			"not root?): one open descriptor per cached object\n",
 			backing);
 	ctx.owner = getuid();
+	ctx.flush = backing_needs_flush(ino_table_root_fd(ctx.itab));
 	ctx.allow_other = o.allow_other;
 	if (check_store(vals.store, backing, mnt) < 0) {
 		rc = 1;
