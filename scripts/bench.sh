@@ -48,8 +48,8 @@ FILESIZE=4096
 SWACTL=${SWACTL:-$ROOT/bin/swactl}
 BLOCK_SIZES=${BENCH_BLOCK_SIZES:-16K 64K 256K}
 
-WORKLOADS="seq_write seq_read rand_write rand_read create stat tar
-	ckpt_pause ckpt_write view_tar view_dd store_peak btrfs"
+WORKLOADS="seq_write seq_read rand_write rand_read create stat tar"
+WORKLOADS="$WORKLOADS ckpt_pause ckpt_write view_tar view_dd store_peak btrfs"
 # shellcheck disable=SC2116,SC2086  # squeeze white space
 ONLY=" $(echo ${BENCH_ONLY:-$WORKLOADS}) "
 
