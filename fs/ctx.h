@@ -38,12 +38,42 @@ static inline struct fs_ctx *fs_ctx(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The entry behind a FUSE inode number (the root is FUSE_ROOT_ID). */
-static inline struct ino *fs_ino(struct fs_ctx *ctx, fuse_ino_t ino)
+/*
+ * FUSE inode numbers of a session are the addresses of its table's
+ * entries, except the root, which is FUSE_ROOT_ID.  Live tree and views
+ * both map them this way, each with its own table.
+ */
+static inline struct ino *fs_ino_in(struct ino_table *t, fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
-		return ino_root(ctx->itab);
+		return ino_root(t);
 	return (struct ino *)(uintptr_t)ino;
+}
+
+static inline fuse_ino_t fs_nodeid_in(struct ino_table *t, struct ino *i)
+{
+	return i == ino_root(t) ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
+}
+
+/* The kernel forgets lookups: shared by the live tree and views. */
+static inline void fs_forget(fuse_req_t req, struct ino_table *t,
+			     fuse_ino_t ino, uint64_t n)
+{
+	ino_forget(t, fs_ino_in(t, ino), n);
+	fuse_reply_none(req);
+}
+
+static inline void fs_forget_multi(fuse_req_t req, struct ino_table *t,
+				   size_t count, struct fuse_forget_data *f)
+{
+	for (size_t k = 0; k < count; k++)
+		ino_forget(t, fs_ino_in(t, f[k].ino), f[k].nlookup);
+	fuse_reply_none(req);
+}
+
+static inline struct ino *fs_ino(struct fs_ctx *ctx, fuse_ino_t ino)
+{
+	return fs_ino_in(ctx->itab, ino);
 }
 
 /* The identity the checkpoint hooks need, for an entry pinned at fd. */
@@ -57,7 +87,7 @@ static inline struct cobj_ref fs_ref(struct ino *i, int fd)
 
 static inline fuse_ino_t fs_nodeid(struct fs_ctx *ctx, struct ino *i)
 {
-	return i == ino_root(ctx->itab) ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
+	return fs_nodeid_in(ctx->itab, i);
 }
 
 #endif

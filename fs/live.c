@@ -169,21 +169,13 @@ static void live_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void live_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	struct fs_ctx *ctx = fs_ctx(req);
-
-	ino_forget(ctx->itab, fs_ino(ctx, ino), nlookup);
-	fuse_reply_none(req);
+	fs_forget(req, fs_ctx(req)->itab, ino, nlookup);
 }
 
 static void live_forget_multi(fuse_req_t req, size_t count,
 			      struct fuse_forget_data *forgets)
 {
-	struct fs_ctx *ctx = fs_ctx(req);
-
-	for (size_t k = 0; k < count; k++)
-		ino_forget(ctx->itab, fs_ino(ctx, forgets[k].ino),
-			   forgets[k].nlookup);
-	fuse_reply_none(req);
+	fs_forget_multi(req, fs_ctx(req)->itab, count, forgets);
 }
 
 static int live_do_stat(struct fs_ctx *ctx, fuse_ino_t ino,

@@ -87,14 +87,7 @@ static struct view *view_of(fuse_req_t req)
 
 static struct ino *view_ino(struct view *v, fuse_ino_t ino)
 {
-	if (ino == FUSE_ROOT_ID)
-		return ino_root(v->itab);
-	return (struct ino *)(uintptr_t)ino;
-}
-
-static fuse_ino_t view_nodeid(struct view *v, struct ino *i)
-{
-	return i == ino_root(v->itab) ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
+	return fs_ino_in(v->itab, ino);
 }
 
 static void reply_rc(fuse_req_t req, int rc)
@@ -182,7 +175,7 @@ static int view_entry(struct view *v, struct ino *i, struct fuse_entry_param *e)
 		ino_forget(v->itab, i, 1);
 		return rc;
 	}
-	e->ino = view_nodeid(v, i);
+	e->ino = fs_nodeid_in(v->itab, i);
 	e->attr_timeout = VIEW_TIMEOUT;
 	e->entry_timeout = VIEW_TIMEOUT;
 	return 0;
@@ -340,20 +333,13 @@ static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void view_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
 {
-	struct view *v = view_of(req);
-
-	ino_forget(v->itab, view_ino(v, ino), n);
-	fuse_reply_none(req);
+	fs_forget(req, view_of(req)->itab, ino, n);
 }
 
 static void view_forget_multi(fuse_req_t req, size_t count,
 			      struct fuse_forget_data *f)
 {
-	struct view *v = view_of(req);
-
-	for (size_t k = 0; k < count; k++)
-		ino_forget(v->itab, view_ino(v, f[k].ino), f[k].nlookup);
-	fuse_reply_none(req);
+	fs_forget_multi(req, view_of(req)->itab, count, f);
 }
 
 static void view_getattr(fuse_req_t req, fuse_ino_t ino,
