@@ -68,6 +68,7 @@ WORK_OWNED=0		# 1: we created $WORK and may remove it
 TMP=			# logs, fio JSON, the table being built
 MNT='' BACKING='' NATIVE=''
 SWAFS_PID=		# the daemon we started, if running
+BTRFS_MNT='' BTRFS_LOOP=''	# the btrfs anchor's mount and loop device
 MOUNTED=0
 DROP_WARNED=0
 T_START=$(now)
@@ -88,6 +89,7 @@ cleanup() {
 	if [ -n "$SWAFS_PID" ]; then
 		stop_daemon
 	fi
+	btrfs_down
 	if [ "$rc" -ne 0 ] && [ -n "$TMP" ] && [ -s "$TMP/swafs.log" ]; then
 		say "last lines of the swafs log:"
 		tail -n 20 "$TMP/swafs.log" >&2
@@ -563,20 +565,31 @@ bench_store_peak() {
 	row "store peak / captured, saved" "$2" "$1" bytes time 1
 }
 
+# Undo the btrfs anchor's mount and loop device (also from the EXIT trap).
+btrfs_down() {
+	if [ -n "$BTRFS_MNT" ] && is_mounted "$BTRFS_MNT"; then
+		umount "$BTRFS_MNT" 2>/dev/null || umount -l "$BTRFS_MNT"
+	fi
+	[ -n "$BTRFS_LOOP" ] && losetup -d "$BTRFS_LOOP" 2>/dev/null
+	BTRFS_MNT='' BTRFS_LOOP=''
+}
+
 # btrfs: the kernel's own copy-on-write snapshot of the same workload, on a
 # loop-mounted btrfs, where the machine allows it (root, loop, btrfs-progs)
 bench_btrfs() {
-	local img=$WORK/btrfs.img mnt=$WORK/btrfs t0 t1 base with pause loopdev
+	local img=$WORK/btrfs.img mnt=$WORK/btrfs t0 t1 base with pause
 	if ! command -v mkfs.btrfs >/dev/null || [ ! -e /dev/loop-control ] ||
 	   [ "$(id -u)" != 0 ]; then
 		say "  btrfs anchor skipped: needs root, loop devices and btrfs-progs"
 		return 0
 	fi
-	truncate -s "$(( $(numfmt --from=iec "$SIZE") * 3 ))" "$img"
-	mkfs.btrfs -q "$img" >/dev/null
+	# room for the file, its copy-on-write copy and 4 KiB-extent metadata
+	truncate -s "$(( $(numfmt --from=iec "$SIZE") * 5 ))" "$img"
+	mkfs.btrfs -q -m single -d single "$img" >/dev/null
 	mkdir -p "$mnt"
-	loopdev=$(losetup -f --show "$img")
-	mount "$loopdev" "$mnt" || { losetup -d "$loopdev"; say "  btrfs mount failed"; return 0; }
+	BTRFS_LOOP=$(losetup -f --show "$img")
+	mount "$BTRFS_LOOP" "$mnt" || { btrfs_down; say "  btrfs mount failed"; return 0; }
+	BTRFS_MNT=$mnt
 	btrfs -q subvolume create "$mnt/vol" >/dev/null
 	fio_run layout "$mnt/vol/big.dat" write bw --rw=write --bs=1M --size="$SIZE" \
 		--end_fsync=1 >/dev/null
@@ -589,8 +602,7 @@ bench_btrfs() {
 	pause=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1e6 }')
 	with=$(fio_run brw2 "$mnt/vol/big.dat" write iops --rw=randwrite --bs=4k \
 		--size="$SIZE" --time_based --runtime="$RUNTIME")
-	umount "$mnt"
-	losetup -d "$loopdev"
+	btrfs_down
 	rm -f "$img"
 	row "btrfs snapshot: pause (us)" "$pause" "$pause" us time -
 	row "btrfs rand write after snapshot" "$base" "$with" IOPS tput -
