@@ -72,6 +72,26 @@ static bool may_change(const struct conn *c)
 	return c->uid == 0 || c->uid == c->ctx->owner;
 }
 
+/* Read one request line; returns its length or -1. */
+static ssize_t read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size - 1) {
+		ssize_t r = recv(fd, buf + n, size - 1 - n, 0);
+
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+		buf[n] = '\0';
+		if (memchr(buf, '\n', n)) {
+			*strchr(buf, '\n') = '\0';
+			return (ssize_t)strlen(buf);
+		}
+	}
+	return -1;	/* longer than the protocol allows */
+}
+
 /* A --path must name something in BACKING, reached without symlinks. */
 static int check_scope_path(struct conn *c, const char *rel)
 {
@@ -95,41 +115,100 @@ static int check_scope_path(struct conn *c, const char *rel)
 	return -1;
 }
 
-static void cmd_checkpoint(struct conn *c, int argc, char **argv)
+/* What a checkpoint or prepare request asks for. */
+struct take_args {
+	const char *name;
+	unsigned flags;
+	int64_t wait_ns;	/* < 0: no limit */
+	const char *const *paths;
+	size_t npaths;
+};
+
+/* VERB NAME saved|all KEEP WAIT_MS|nomax [PATH...]; says why if not. */
+static int parse_take(struct conn *c, int argc, char **argv,
+		      struct take_args *t)
 {
-	uint64_t keep, wait_ms, pause;
-	unsigned flags = 0;
-	int rc;
+	uint64_t keep, wait_ms = 0;
 
 	if (argc < 5 || argc > 5 + CKPT_SCOPE_MAX || !parse_name_ok(argv[1]) ||
 	    (strcmp(argv[2], "saved") && strcmp(argv[2], "all")) ||
 	    parse_u64(argv[3], 0, 1, &keep) ||
 	    (strcmp(argv[4], "nomax") &&
-	     parse_u64(argv[4], 0, CTL_WAIT_MAX_MS, &wait_ms)))
-		return (void)say(c->fd, "err 2 malformed checkpoint request\n");
-	flags |= strcmp(argv[2], "all") ? 0 : CKPT_RETAIN_ALL;
-	flags |= keep ? CKPT_KEEP : 0;
+	     parse_u64(argv[4], 0, CTL_WAIT_MAX_MS, &wait_ms))) {
+		say(c->fd, "err 2 malformed %s request\n", argv[0]);
+		return -1;
+	}
 	for (int k = 5; k < argc; k++)
 		if (check_scope_path(c, argv[k]) < 0)
-			return;
-	rc = ckpt_take_scoped(c->ctx->ckpts, argv[1], flags,
-			      strcmp(argv[4], "nomax") ? (int64_t)wait_ms * 1000000
-						       : -1,
-			      (const char *const *)argv + 5, (size_t)argc - 5,
-			      &pause);
+			return -1;
+	t->name = argv[1];
+	t->flags = (strcmp(argv[2], "all") ? 0 : CKPT_RETAIN_ALL) |
+		   (keep ? CKPT_KEEP : 0);
+	t->wait_ns = strcmp(argv[4], "nomax") ? (int64_t)wait_ms * 1000000 : -1;
+	t->paths = (const char *const *)argv + 5;
+	t->npaths = (size_t)argc - 5;
+	return 0;
+}
+
+/* Say why a checkpoint could not be prepared. */
+static void say_take_error(struct conn *c, const char *name, int rc)
+{
 	if (rc == -EINVAL)
 		say(c->fd, "err 2 invalid --path: want a relative path inside "
 		    "the tree without '.', '..' or '//'\n");
 	else if (rc == -EEXIST)
-		say(c->fd, "err 1 checkpoint '%s' already exists\n", argv[1]);
+		say(c->fd, "err 1 checkpoint '%s' already exists\n", name);
 	else if (rc == -ETIMEDOUT)
 		say(c->fd, "err 3 checkpoint '%s' not taken: modifying calls "
-		    "did not drain within the wait time\n", argv[1]);
-	else if (rc < 0)
-		say(c->fd, "err 1 checkpoint '%s' not taken: %s\n", argv[1],
+		    "did not drain within the wait time\n", name);
+	else
+		say(c->fd, "err 1 checkpoint '%s' not taken: %s\n", name,
 		    strerror(-rc));
+}
+
+static void cmd_checkpoint(struct conn *c, int argc, char **argv)
+{
+	struct take_args t;
+	uint64_t pause;
+	int rc;
+
+	if (parse_take(c, argc, argv, &t) < 0)
+		return;
+	rc = ckpt_take_scoped(c->ctx->ckpts, t.name, t.flags, t.wait_ns,
+			      t.paths, t.npaths, &pause);
+	if (rc < 0)
+		say_take_error(c, t.name, rc);
 	else
 		say(c->fd, "ok pause_us=%lu\n", (unsigned long)pause);
+}
+
+/*
+ * The first phase of a checkpoint common to several trees: drain, answer
+ * "ready", hold the calls until the client says "commit" on the same
+ * connection.  Anything else — another word, the client going away, the
+ * receive timeout — aborts, and no checkpoint exists.
+ */
+static void cmd_prepare(struct conn *c, int argc, char **argv)
+{
+	struct ckpt_prep *p;
+	struct take_args t;
+	char line[16];
+	int rc;
+
+	if (parse_take(c, argc, argv, &t) < 0)
+		return;
+	rc = ckpt_prepare(c->ctx->ckpts, t.name, t.flags, t.wait_ns, t.paths,
+			  t.npaths, &p);
+	if (rc < 0)
+		return say_take_error(c, t.name, rc);
+	if (say(c->fd, "ready\n") == 0 &&
+	    read_line(c->fd, line, sizeof(line)) > 0 && !strcmp(line, "commit")) {
+		say(c->fd, "ok pause_us=%lu\n", (unsigned long)ckpt_commit(p));
+		return;
+	}
+	ckpt_abort(p);
+	say(c->fd, "err 1 checkpoint '%s' aborted before its instant\n",
+	    t.name);
 }
 
 /* A non-root owner may only mount views on directories they own. */
@@ -237,6 +316,7 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 static void dispatch(struct conn *c, int argc, char **argv)
 {
 	bool change = !strcmp(argv[0], "checkpoint") ||
+		      !strcmp(argv[0], "prepare") ||
 		      !strcmp(argv[0], "mount") || !strcmp(argv[0], "release");
 
 	if (change && !may_change(c))
@@ -245,6 +325,8 @@ static void dispatch(struct conn *c, int argc, char **argv)
 				 "checkpoints\n");
 	if (!strcmp(argv[0], "checkpoint"))
 		cmd_checkpoint(c, argc, argv);
+	else if (!strcmp(argv[0], "prepare"))
+		cmd_prepare(c, argc, argv);
 	else if (!strcmp(argv[0], "mount"))
 		cmd_mount(c, argc, argv);
 	else if (!strcmp(argv[0], "release"))
@@ -255,26 +337,6 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		cmd_events(c, argc, argv);
 	else
 		say(c->fd, "err 2 unknown request\n");
-}
-
-/* Read one request line; returns its length or -1. */
-static ssize_t read_line(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (n < size - 1) {
-		ssize_t r = recv(fd, buf + n, size - 1 - n, 0);
-
-		if (r <= 0)
-			return -1;
-		n += (size_t)r;
-		buf[n] = '\0';
-		if (memchr(buf, '\n', n)) {
-			*strchr(buf, '\n') = '\0';
-			return (ssize_t)strlen(buf);
-		}
-	}
-	return -1;	/* longer than the protocol allows */
 }
 
 static void *conn_thread(void *arg)

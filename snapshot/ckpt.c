@@ -438,27 +438,22 @@ static uint64_t elapsed_us(const struct timespec *a, const struct timespec *b)
 			  (b->tv_nsec - a->tv_nsec) / 1000);
 }
 
-/* With take_lock held: drain, publish, resume. */
-static int take_locked(struct ckpt_set *s, struct ckpt *c, int64_t wait_ns)
-{
-	struct timespec t0, t1;
-	int rc;
+/* A checkpoint drained and held, waiting for ckpt_commit/ckpt_abort. */
+struct ckpt_prep {
+	struct ckpt_set *s;
+	struct ckpt *c;
+	struct timespec t0;	/* the gate closed (CLOCK_MONOTONIC) */
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = gate_close(s->gate, wait_ns);
-	if (rc < 0)
-		return rc;
+/* With take_lock held and the gate closed and drained: publish T. */
+static void publish_locked(struct ckpt_set *s, struct ckpt *c)
+{
 	pthread_rwlock_wrlock(&s->lock);
 	clock_gettime(CLOCK_REALTIME, &c->t);
 	c->next = s->list;
 	s->list = c;
 	atomic_fetch_add(&s->nactive, 1);
 	pthread_rwlock_unlock(&s->lock);
-	gate_open(s->gate);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	c->pause_us = elapsed_us(&t0, &t1);
-	assert(ckpt_state_ok(c));
-	return 0;
 }
 
 /* A scope path: relative, normalised, each component a plain name. */
@@ -477,11 +472,46 @@ static bool scope_path_ok(const char *p)
 	return true;
 }
 
-int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
-		     int64_t wait_ns, const char *const *paths, size_t n,
-		     uint64_t *pause_us)
+static void emit_failed(struct ckpt_set *s, const char *name, int rc)
 {
-	struct ckpt *c = NULL, *old;
+	events_emit(s->ev, "failed", "\"name\":\"%s\",\"reason\":\"%s\"",
+		    name, rc == -ETIMEDOUT ? "drain wait exceeded"
+		    : rc == -ECANCELED ? "aborted before the instant"
+		    : "out of memory");
+}
+
+static int prepare_locked(struct ckpt_set *s, const char *name, unsigned flags,
+			  int64_t wait_ns, const char *const *paths, size_t n,
+			  struct ckpt_prep *p)
+{
+	struct ckpt *old;
+	int rc;
+
+	events_emit(s->ev, "requested", "\"name\":\"%s\"", name);
+	if ((old = ckpt_get(s, name))) {
+		ckpt_put(old);
+		return -EEXIST;
+	}
+	rc = ckpt_new(s, name, flags, &p->c);
+	if (rc == 0)
+		rc = ckpt_set_paths(p->c, paths, n);
+	if (rc == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &p->t0);
+		rc = gate_close(s->gate, wait_ns);
+	}
+	if (rc < 0) {
+		if (p->c)
+			ckpt_free(p->c);
+		emit_failed(s, name, rc);
+	}
+	return rc;
+}
+
+int ckpt_prepare(struct ckpt_set *s, const char *name, unsigned flags,
+		 int64_t wait_ns, const char *const *paths, size_t n,
+		 struct ckpt_prep **out)
+{
+	struct ckpt_prep *p;
 	int rc;
 
 	if (!parse_name_ok(name) || n > CKPT_SCOPE_MAX)
@@ -489,31 +519,60 @@ int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
 	for (size_t k = 0; k < n; k++)
 		if (!scope_path_ok(paths[k]))
 			return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->s = s;
+	/* held until commit or abort: one checkpoint is taken at a time */
 	pthread_mutex_lock(&s->take_lock);
-	events_emit(s->ev, "requested", "\"name\":\"%s\"", name);
-	if ((old = ckpt_get(s, name))) {
-		ckpt_put(old);
-		rc = -EEXIST;
-		goto out;
+	rc = prepare_locked(s, name, flags, wait_ns, paths, n, p);
+	if (rc < 0) {
+		pthread_mutex_unlock(&s->take_lock);
+		free(p);
+		return rc;
 	}
-	rc = ckpt_new(s, name, flags, &c);
-	if (rc == 0)
-		rc = ckpt_set_paths(c, paths, n);
-	if (rc == 0)
-		rc = take_locked(s, c, wait_ns);
-	if (rc < 0 && c)
-		ckpt_free(c);
-	if (rc == 0) {
-		*pause_us = c->pause_us;
-		events_emit(s->ev, "reached", "\"name\":\"%s\",\"pause_us\":%lu",
-			    name, (unsigned long)c->pause_us);
-	}
-out:
-	if (rc < 0 && rc != -EEXIST)
-		events_emit(s->ev, "failed", "\"name\":\"%s\",\"reason\":\"%s\"",
-			    name, rc == -ETIMEDOUT ? "drain wait exceeded"
-						   : "out of memory");
+	*out = p;
+	return 0;
+}
+
+uint64_t ckpt_commit(struct ckpt_prep *p)
+{
+	struct ckpt_set *s = p->s;
+	struct ckpt *c = p->c;
+	struct timespec t1;
+
+	publish_locked(s, c);
+	gate_open(s->gate);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c->pause_us = elapsed_us(&p->t0, &t1);
+	assert(ckpt_state_ok(c));
+	events_emit(s->ev, "reached", "\"name\":\"%s\",\"pause_us\":%lu",
+		    c->name, (unsigned long)c->pause_us);
 	pthread_mutex_unlock(&s->take_lock);
+	free(p);
+	return c->pause_us;
+}
+
+void ckpt_abort(struct ckpt_prep *p)
+{
+	struct ckpt_set *s = p->s;
+
+	gate_open(s->gate);
+	emit_failed(s, p->c->name, -ECANCELED);
+	ckpt_free(p->c);
+	pthread_mutex_unlock(&s->take_lock);
+	free(p);
+}
+
+int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
+		     int64_t wait_ns, const char *const *paths, size_t n,
+		     uint64_t *pause_us)
+{
+	struct ckpt_prep *p;
+	int rc = ckpt_prepare(s, name, flags, wait_ns, paths, n, &p);
+
+	if (rc == 0)
+		*pause_us = ckpt_commit(p);
 	return rc;
 }
 

@@ -83,6 +83,22 @@ int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
 		     int64_t wait_ns, const char *const *paths, size_t n,
 		     uint64_t *pause_us);
 
+/*
+ * Two phases, for one instant across several trees: ckpt_prepare() does
+ * everything ckpt_take_scoped() does up to the instant — the modifying
+ * calls are drained and held — and returns a handle; ckpt_commit() then
+ * records T, resumes the calls and returns the pause in microseconds;
+ * ckpt_abort() resumes them and leaves no checkpoint.  Both free the
+ * handle and must be called by the thread that prepared, soon: writers
+ * wait meanwhile.  Errors of ckpt_prepare are those of ckpt_take().
+ */
+struct ckpt_prep;
+int ckpt_prepare(struct ckpt_set *s, const char *name, unsigned flags,
+		 int64_t wait_ns, const char *const *paths, size_t n,
+		 struct ckpt_prep **out);
+uint64_t ckpt_commit(struct ckpt_prep *p);
+void ckpt_abort(struct ckpt_prep *p);
+
 /* True when c captures the whole tree (no --path). */
 bool ckpt_unscoped(const struct ckpt *c);
 /* rel (relative to BACKING) is one of c's subtrees or inside one. */

@@ -79,3 +79,42 @@ FILE *ctl_request(int fd, int argc, char *const argv[])
 		return NULL;
 	return fdopen(fd, "r");
 }
+
+int ctl_parse_status(const char *line, const char *who, char *rest,
+		     size_t size)
+{
+	const char *msg;
+	int code;
+
+	if (!strncmp(line, "ok", 2) && (!line[2] || line[2] == ' ')) {
+		size_t n = line[2] ? strlen(line + 3) : 0;
+
+		n = n < size ? n : size - 1;
+		if (n)
+			memcpy(rest, line + 3, n);
+		rest[n] = '\0';
+		return 0;
+	}
+	if (sscanf(line, "err %d", &code) == 1 &&
+	    (msg = strchr(line + 4, ' '))) {
+		fprintf(stderr, "swactl: %s%s%s\n", who ? who : "",
+			who ? ": " : "", msg + 1);
+		return code >= 1 && code <= 4 ? code : 1;
+	}
+	fprintf(stderr, "swactl: %s%sunexpected answer from the daemon\n",
+		who ? who : "", who ? ": " : "");
+	return 1;
+}
+
+int ctl_status(FILE *f, const char *who, char *rest, size_t size)
+{
+	char line[1024];
+
+	if (!fgets(line, sizeof(line), f)) {
+		fprintf(stderr, "swactl: %s%sthe daemon closed the connection "
+			"without an answer\n", who ? who : "", who ? ": " : "");
+		return 1;
+	}
+	line[strcspn(line, "\n")] = '\0';
+	return ctl_parse_status(line, who, rest, size);
+}

@@ -21,4 +21,16 @@ int ctl_connect(const char *mnt, char *why, size_t size);
  */
 FILE *ctl_request(int fd, int argc, char *const argv[]);
 
+/*
+ * Parse a reply's status line (newline stripped).  "ok REST" copies REST
+ * and returns 0; "err CODE MESSAGE" prints "swactl: [WHO: ]MESSAGE" on
+ * stderr and returns CODE (1-4); anything else is reported and gives 1.
+ * who may be NULL.
+ */
+int ctl_parse_status(const char *line, const char *who, char *rest,
+		     size_t size);
+
+/* Read and parse the status line of a reply (see ctl_parse_status). */
+int ctl_status(FILE *f, const char *who, char *rest, size_t size);
+
 #endif

@@ -11,22 +11,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
+#include "tools/take.h"
 
 #define SWACTL_VERSION "0.1.0"
 #define EXIT_USAGE 2
-#define SCOPE_MAX 32	/* --path options; the daemon's CKPT_SCOPE_MAX */
 
 static const char usage_text[] =
 "usage: swactl COMMAND [ARGS]\n"
 "\n"
-"  checkpoint MNT --name NAME [--retain saved|all] [--keep] [--wait SECS]\n"
-"             [--path SUBDIR]...\n"
+"  checkpoint MNT... --name NAME [--retain saved|all] [--keep]\n"
+"             [--wait SECS] [--path SUBDIR]... [--pre CMD] [--post CMD]\n"
 "      take checkpoint NAME of the live tree at MNT; returns once the\n"
-"      instant is reached and prints the pause writers saw.\n"
+"      instant is reached and prints the pause writers saw.  Several\n"
+"      MNTs get one common instant: all are drained and held, then all\n"
+"      commit; if any fails, none keeps a checkpoint.\n"
+"      --pre CMD runs first (a failure aborts), --post CMD runs after the\n"
+"        instant, also when the checkpoint failed (sh -c CMD).\n"
 "      --path SUBDIR (repeatable, up to 32): capture only these subtrees;\n"
 "        views show only them (and the directories leading to them).\n"
 "      --retain saved (default): a block's pre-image is dropped once the\n"
@@ -89,37 +94,6 @@ static FILE *request(const char *mnt, int argc, char *const argv[])
 	return f;
 }
 
-/*
- * Read the status line.  "ok ..." leaves the rest in *rest and returns 0;
- * "err CODE MSG" prints MSG and returns CODE.
- */
-static int status_line(FILE *f, char *rest, size_t size)
-{
-	char line[1024];
-	int code;
-
-	if (!fgets(line, sizeof(line), f)) {
-		fprintf(stderr, "swactl: the daemon closed the connection "
-			"without an answer\n");
-		return 1;
-	}
-	line[strcspn(line, "\n")] = '\0';
-	if (!strncmp(line, "ok", 2)) {
-		size_t n = line[2] ? strlen(line + 3) : 0;
-
-		n = n < size ? n : size - 1;
-		memcpy(rest, line + 3, n);
-		rest[n] = '\0';
-		return 0;
-	}
-	if (sscanf(line, "err %d", &code) == 1 && strchr(line + 4, ' ')) {
-		fprintf(stderr, "swactl: %s\n", strchr(line + 4, ' ') + 1);
-		return code >= 1 && code <= 4 ? code : 1;
-	}
-	fprintf(stderr, "swactl: unexpected answer from the daemon\n");
-	return 1;
-}
-
 /* Run one request and print nothing but errors; returns the exit code. */
 static int simple(const char *mnt, int argc, char *const argv[], char *rest,
 		  size_t size)
@@ -129,7 +103,7 @@ static int simple(const char *mnt, int argc, char *const argv[], char *rest,
 
 	if (!f)
 		return 1;
-	rc = status_line(f, rest, size);
+	rc = ctl_status(f, NULL, rest, size);
 	fclose(f);
 	return rc;
 }
@@ -148,32 +122,34 @@ static int parse_wait(const char *s, char *out, size_t size)
 	return 0;
 }
 
-/*
- * A --path as the daemon wants it: relative to MNT.  An absolute path
- * inside MNT is made relative; trailing slashes and "./" prefixes go.
- * The daemon checks the rest strictly.
- */
-static char *scope_rel(const char *mnt, const char *path)
+/* Run a --pre or --post command; report how it ended.  Returns its status. */
+static int run_hook(const char *what, const char *cmd)
 {
-	static char bufs[SCOPE_MAX][4096];
-	static int next;
-	char rm[4096], *out = bufs[next++ % SCOPE_MAX];
-	size_t n;
+	int st;
 
-	snprintf(out, 4096, "%s", path);
-	if (path[0] == '/' && realpath(mnt, rm)) {
-		n = strlen(rm);
-		if (!strncmp(path, rm, n) && path[n] == '/')
-			snprintf(out, 4096, "%s", path + n + 1);
+	fflush(stdout);
+	st = system(cmd);
+	if (st == -1) {
+		fprintf(stderr, "swactl: cannot run %s command: %s\n", what,
+			strerror(errno));
+		return 1;
 	}
-	while (!strncmp(out, "./", 2))
-		memmove(out, out + 2, strlen(out + 2) + 1);
-	for (n = strlen(out); n > 1 && out[n - 1] == '/'; n--)
-		out[n - 1] = '\0';
-	return out;
+	if (WIFSIGNALED(st)) {
+		fprintf(stderr, "swactl: %s command killed by signal %d\n",
+			what, WTERMSIG(st));
+		return 1;
+	}
+	if (WEXITSTATUS(st))
+		fprintf(stderr, "swactl: %s command exited %d\n", what,
+			WEXITSTATUS(st));
+	else
+		printf("%s command exited 0\n", what);
+	return WEXITSTATUS(st);
 }
 
-static int cmd_checkpoint(int argc, char **argv)
+/* Parse checkpoint options into r; returns 0 or swactl's usage exit. */
+static int parse_checkpoint(int argc, char **argv, struct take_req *r,
+			    const char **pre, const char **post)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -181,57 +157,75 @@ static int cmd_checkpoint(int argc, char **argv)
 		{ "keep", no_argument, NULL, 'k' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "path", required_argument, NULL, 'p' },
+		{ "pre", required_argument, NULL, 'b' },
+		{ "post", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char wait[32] = "120000", rest[256];
-	const char *name = NULL, *retain = "saved";
-	char *req[5 + SCOPE_MAX];
-	int keep = 0, npaths = 0, c, rc;
-	const char *paths[SCOPE_MAX];
+	static char wait[32] = "120000";
+	int c;
 
+	r->retain = "saved";
+	r->wait = wait;
 	opterr = 0;	/* one line per error: ours */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'n')
-			name = optarg;
+			r->name = optarg;
 		else if (c == 'r')
-			retain = optarg;
+			r->retain = optarg;
 		else if (c == 'k')
-			keep = 1;
-		else if (c == 'p' && npaths == SCOPE_MAX)
-			return usage_error("at most %d --path", SCOPE_MAX);
+			r->keep = 1;
+		else if (c == 'b')
+			*pre = optarg;
+		else if (c == 'a')
+			*post = optarg;
+		else if (c == 'p' && r->npaths == TAKE_SCOPE_MAX)
+			return usage_error("at most %d --path", TAKE_SCOPE_MAX);
 		else if (c == 'p')
-			paths[npaths++] = optarg;
+			r->paths[r->npaths++] = optarg;
 		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
 			return usage_error("invalid --wait '%s': want seconds "
 					   "or 'nomax'", printable(optarg));
 		else if (c == '?' && optopt)
-			return usage_error("option '--%s' wants a value",
-					   optopt == 'n' ? "name" : optopt == 'r'
-					   ? "retain" : optopt == 'w' ? "wait"
-					   : "path");
+			return usage_error("option '%s' wants a value",
+					   printable(argv[optind - 1]));
 		else if (c == '?')
 			return usage_error("unknown checkpoint option '%s'",
 					   printable(argv[optind - 1]));
 	}
-	if (optind != argc - 1)
-		return usage_error("checkpoint wants one mount point");
-	if (!name || !parse_name_ok(name))
+	if (optind >= argc)
+		return usage_error("checkpoint wants at least one mount point");
+	if (!r->name || !parse_name_ok(r->name))
 		return usage_error("invalid checkpoint name '%s': want "
-				   "[A-Za-z0-9._-]{1,64}", printable(name ? name : ""));
-	if (strcmp(retain, "saved") && strcmp(retain, "all"))
+				   "[A-Za-z0-9._-]{1,64}",
+				   printable(r->name ? r->name : ""));
+	if (strcmp(r->retain, "saved") && strcmp(r->retain, "all"))
 		return usage_error("invalid --retain '%s': want saved or all",
-				   printable(retain));
-	req[0] = "checkpoint";
-	req[1] = (char *)name;
-	req[2] = (char *)retain;
-	req[3] = keep ? "1" : "0";
-	req[4] = wait;
-	for (int k = 0; k < npaths; k++)
-		req[5 + k] = scope_rel(argv[optind], paths[k]);
-	rc = simple(argv[optind], 5 + npaths, req, rest, sizeof(rest));
-	if (rc == 0)
-		printf("checkpoint %s taken on %s (%s)\n", name, argv[optind],
-		       rest);
+				   printable(r->retain));
+	return 0;
+}
+
+/*
+ * --pre runs before anything (a failing one aborts: no checkpoint), then
+ * every tree is taken at one instant, then --post runs, also when the
+ * checkpoint failed, so applications quiesced by --pre always resume.
+ */
+static int cmd_checkpoint(int argc, char **argv)
+{
+	struct take_req r = { 0 };
+	const char *pre = NULL, *post = NULL;
+	int rc = parse_checkpoint(argc, argv, &r, &pre, &post);
+
+	if (rc)
+		return rc;
+	if (pre && run_hook("--pre", pre)) {
+		fprintf(stderr, "swactl: checkpoint %s not taken: the --pre "
+			"command failed\n", r.name);
+		rc = 1;
+	} else {
+		rc = take_all(&r, argv + optind, argc - optind);
+	}
+	if (post && run_hook("--post", post) && rc == 0)
+		rc = 1;
 	return rc;
 }
 
@@ -323,7 +317,7 @@ static int cmd_list(int argc, char **argv)
 	f = request(argv[1], 1, (char *[]){ "list" });
 	if (!f)
 		return 1;
-	rc = status_line(f, rest, sizeof(rest));
+	rc = ctl_status(f, NULL, rest, sizeof(rest));
 	if (json && rc == 0)
 		printf("[");
 	while (rc == 0 && fgets(line, sizeof(line), f)) {
@@ -351,7 +345,7 @@ static int cmd_events(int argc, char **argv)
 	f = request(argv[1], 3, (char *[]){ "events", "0", follow ? "1" : "0" });
 	if (!f)
 		return 1;
-	rc = status_line(f, rest, sizeof(rest));
+	rc = ctl_status(f, NULL, rest, sizeof(rest));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (rc == 0 && fgets(line, sizeof(line), f))
 		fputs(line, stdout);

@@ -1,0 +1,200 @@
+/*
+ * take.c - one checkpoint instant across one or several live trees.
+ *
+ * A single tree is one "checkpoint" request.  Several use the daemons'
+ * two-phase protocol: "prepare" on every tree at once (each drains and
+ * holds its modifying calls, then answers "ready"), then "commit" to all.
+ * While the last tree drains, the first ones are already held, so no tree
+ * changes between the first and the last commit: one common instant.  A
+ * tree that fails to prepare makes the others abort; a daemon aborts by
+ * itself if we go away.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/ctlclient.h"
+#include "tools/take.h"
+
+struct tree {
+	const struct take_req *r;
+	const char *mnt;
+	FILE *f;		/* reply stream of the prepare, or NULL */
+	int rc;			/* exit code of this tree's step */
+	char rest[256];
+	pthread_t thread;
+	bool started;		/* thread runs */
+};
+
+/*
+ * A --path as the daemon wants it: relative to MNT.  An absolute path
+ * inside MNT is made relative; trailing slashes and "./" prefixes go.
+ * The daemon checks the rest strictly.
+ */
+static void scope_rel(const char *mnt, const char *path, char *out,
+		      size_t size)
+{
+	char rm[PATH_MAX];
+	size_t n;
+
+	snprintf(out, size, "%s", path);
+	if (path[0] == '/' && realpath(mnt, rm)) {
+		n = strlen(rm);
+		if (!strncmp(path, rm, n) && path[n] == '/')
+			snprintf(out, size, "%s", path + n + 1);
+	}
+	while (!strncmp(out, "./", 2))
+		memmove(out, out + 2, strlen(out + 2) + 1);
+	for (n = strlen(out); n > 1 && out[n - 1] == '/'; n--)
+		out[n - 1] = '\0';
+}
+
+/* Dirty pages of shared writable mmaps reach the daemon before the drain. */
+static void flush_mmaps(const char *mnt)
+{
+	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		syncfs(fd);
+		close(fd);
+	}
+}
+
+/* Send VERB with r's arguments to the daemon of t->mnt; reply in t->f. */
+static int send_take(struct tree *t, const char *verb)
+{
+	static char paths[TAKE_SCOPE_MAX][PATH_MAX];
+	char *argv[5 + TAKE_SCOPE_MAX], why[512];
+	const struct take_req *r = t->r;
+	int fd, k;
+
+	argv[0] = (char *)verb;
+	argv[1] = (char *)r->name;
+	argv[2] = (char *)r->retain;
+	argv[3] = r->keep ? "1" : "0";
+	argv[4] = (char *)r->wait;
+	for (k = 0; k < r->npaths; k++) {
+		scope_rel(t->mnt, r->paths[k], paths[k], sizeof(paths[k]));
+		argv[5 + k] = paths[k];
+	}
+	fd = ctl_connect(t->mnt, why, sizeof(why));
+	if (fd < 0) {
+		fprintf(stderr, "swactl: %s\n", why);
+		return 1;
+	}
+	t->f = ctl_request(fd, 5 + r->npaths, argv);
+	if (!t->f) {
+		fprintf(stderr, "swactl: %s: cannot talk to the daemon: %s\n",
+			t->mnt, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	return 0;
+}
+
+static void *prepare_thread(void *arg)
+{
+	struct tree *t = arg;
+	char line[1024];
+
+	flush_mmaps(t->mnt);
+	t->rc = send_take(t, "prepare");
+	if (t->rc)
+		return NULL;
+	if (!fgets(line, sizeof(line), t->f)) {
+		fprintf(stderr, "swactl: %s: the daemon closed the connection "
+			"without an answer\n", t->mnt);
+		t->rc = 1;
+		return NULL;
+	}
+	line[strcspn(line, "\n")] = '\0';
+	t->rc = strcmp(line, "ready") ?
+		(ctl_parse_status(line, t->mnt, t->rest, sizeof(t->rest)) ?: 1)
+		: 0;
+	return NULL;
+}
+
+/* Commit (ok) or abort every prepared tree; returns the worst exit code. */
+static int finish_all(struct tree *ts, int n, bool ok)
+{
+	int rc = 0;
+
+	for (int k = 0; k < n; k++) {
+		struct tree *t = &ts[k];
+
+		if (!t->f)
+			continue;
+		if (ok && t->rc == 0) {
+			t->rc = write(fileno(t->f), "commit\n", 7) == 7 ?
+				ctl_status(t->f, t->mnt, t->rest,
+					   sizeof(t->rest)) : 1;
+		}
+		/* closing without "commit" aborts a prepared tree */
+		fclose(t->f);
+		t->f = NULL;
+	}
+	/* a wait limit (3) explains the failure best, then the highest */
+	for (int k = 0; k < n; k++)
+		if (rc != 3 && (ts[k].rc == 3 || ts[k].rc > rc))
+			rc = ts[k].rc;
+	return rc;
+}
+
+static int take_one(const struct take_req *r, const char *mnt)
+{
+	struct tree t = { .r = r, .mnt = mnt };
+
+	flush_mmaps(mnt);
+	t.rc = send_take(&t, "checkpoint");
+	if (t.rc == 0) {
+		t.rc = ctl_status(t.f, NULL, t.rest, sizeof(t.rest));
+		fclose(t.f);
+	}
+	if (t.rc == 0)
+		printf("checkpoint %s taken on %s (%s)\n", r->name, mnt, t.rest);
+	return t.rc;
+}
+
+int take_all(const struct take_req *r, char *const mnts[], int n)
+{
+	struct tree *ts;
+	bool ready = true;
+	int rc;
+
+	if (n == 1)
+		return take_one(r, mnts[0]);
+	ts = calloc((size_t)n, sizeof(*ts));
+	if (!ts) {
+		fprintf(stderr, "swactl: out of memory\n");
+		return 1;
+	}
+	for (int k = 0; k < n; k++) {
+		ts[k] = (struct tree){ .r = r, .mnt = mnts[k] };
+		ts[k].started = !pthread_create(&ts[k].thread, NULL,
+						prepare_thread, &ts[k]);
+		if (!ts[k].started)
+			ts[k].rc = 1;
+	}
+	for (int k = 0; k < n; k++) {
+		if (ts[k].started)
+			pthread_join(ts[k].thread, NULL);
+		ready &= ts[k].rc == 0;
+	}
+	rc = finish_all(ts, n, ready);
+	if (!ready && rc == 0)
+		rc = 1;
+	for (int k = 0; k < n && rc == 0; k++)
+		printf("checkpoint %s taken on %s (%s)\n", r->name, mnts[k],
+		       ts[k].rest);
+	if (rc)
+		fprintf(stderr, "swactl: checkpoint %s not taken on any of the "
+			"%d trees\n", r->name, n);
+	free(ts);
+	return rc;
+}
