@@ -93,6 +93,50 @@ ckpt_json "$M1" | grep -q '"name":"dup"' &&
 	fail "M1 kept checkpoint dup although M2 refused it"
 swactl release "$M2" dup
 
+# a drain that times out on one tree: exit 3, and the other tree, already
+# drained and held, keeps nothing either (a copy_file_range through M2 is
+# one long modifying call)
+dd if=/dev/zero of="$WORK/b2/src" bs=1M count=2048 status=none
+timed_out=0
+for try in 1 2 3; do
+	rm -f "$WORK/b2/dst"
+	"$PYTHON" -c '
+import os, sys
+s = os.open(sys.argv[1], os.O_RDONLY)
+d = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
+off = 0
+while off < 2 << 30:
+    n = os.copy_file_range(s, d, (2 << 30) - off, off, off)
+    if n <= 0:
+        sys.exit(1)
+    off += n' "$M2/src" "$M2/dst" &
+	cp_pid=$!
+	ckpt_helper "$cp_pid"
+	wait_until 10 eval '[ "$(stat -c %s "$WORK/b2/dst" 2>/dev/null || echo 0)" -gt 0 ]' ||
+		fail "copy_file_range did not start"
+	rc=0
+	out=$("$SWACTL" checkpoint "$M1" "$M2" --name drain --wait 0 2>&1) || rc=$?
+	after=$(stat -c %s "$WORK/b2/dst")
+	wait "$cp_pid" || fail "copy_file_range through M2 failed"
+	if [ "$after" -lt $((2 << 30)) ]; then
+		[ "$rc" -eq 3 ] || fail "common checkpoint with a call in flight on M2: exit $rc (expected 3): $out"
+		timed_out=1
+		break
+	fi
+	log "copy finished before the checkpoint (try $try)"
+	swactl release "$M1" drain >/dev/null 2>&1 || true
+	swactl release "$M2" drain >/dev/null 2>&1 || true
+done
+[ "$timed_out" = 1 ] || fail "could not hold a modifying call in flight on M2"
+for m in "$M1" "$M2"; do
+	ckpt_json "$m" | grep -q '"name":"drain"' &&
+		fail "$m kept checkpoint drain after the common drain timed out"
+done
+grep -q '"event":"failed","name":"drain"' "$WORK/ev1" ||
+	fail "M1 logged no failed event for the aborted checkpoint"
+cmp "$WORK/b2/src" "$WORK/b2/dst" || fail "the copy in flight is wrong"
+rm -f "$WORK/b2/src" "$WORK/b2/dst"
+
 # --pre and --post
 rc=0
 out=$("$SWACTL" checkpoint "$M1" "$M2" --name hooks \
