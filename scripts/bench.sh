@@ -50,6 +50,7 @@ BLOCK_SIZES=${BENCH_BLOCK_SIZES:-16K 64K 256K}
 
 WORKLOADS="seq_write seq_read rand_write rand_read create stat tar"
 WORKLOADS="$WORKLOADS ckpt_pause ckpt_write view_tar view_dd store_peak btrfs"
+WORKLOADS="$WORKLOADS ckpt_load"
 # shellcheck disable=SC2116,SC2086  # squeeze white space
 ONLY=" $(echo ${BENCH_ONLY:-$WORKLOADS}) "
 
@@ -69,6 +70,8 @@ TMP=			# logs, fio JSON, the table being built
 MNT='' BACKING='' NATIVE=''
 SWAFS_PID=		# the daemon we started, if running
 BTRFS_MNT='' BTRFS_LOOP=''	# the btrfs anchor's mount and loop device
+EXTRA_MNTS=() EXTRA_PIDS=()	# ckpt_load's other live trees and their daemons
+LOAD_PIDS=()			# ckpt_load's writers
 MOUNTED=0
 DROP_WARNED=0
 T_START=$(now)
@@ -90,6 +93,7 @@ cleanup() {
 		stop_daemon
 	fi
 	btrfs_down
+	load_down
 	if [ "$rc" -ne 0 ] && [ -n "$TMP" ] && [ -s "$TMP/swafs.log" ]; then
 		say "last lines of the swafs log:"
 		tail -n 20 "$TMP/swafs.log" >&2
@@ -606,6 +610,92 @@ bench_btrfs() {
 	rm -f "$img"
 	row "btrfs snapshot: pause (us)" "$pause" "$pause" us time -
 	row "btrfs rand write after snapshot" "$base" "$with" IOPS tput -
+}
+
+# Stop ckpt_load's writers and unmount its extra trees (also from the trap).
+load_down() {
+	local p m
+	for p in "${LOAD_PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	LOAD_PIDS=()
+	for m in "${EXTRA_MNTS[@]}"; do
+		if is_mounted "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || umount -l "$m" || true
+		fi
+	done
+	for p in "${EXTRA_PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	EXTRA_MNTS=() EXTRA_PIDS=()
+}
+
+# load_writers DIR N: N fio jobs overwriting 4 KiB blocks of files in DIR
+load_writers() {
+	fio --name=load --directory="$1" --numjobs="$2" --ioengine=psync \
+		--rw=randwrite --bs=4k --size=64M --time_based --runtime=3600 \
+		--output=/dev/null >/dev/null 2>&1 &
+	LOAD_PIDS+=($!)
+}
+
+# pauses N MNT...: N checkpoints of the trees at one instant; per
+# checkpoint the longest pause any tree reported; prints "median p99"
+pauses() {
+	local n=$1 k out
+	shift
+	: >"$TMP/pauses"
+	for k in $(seq "$n"); do
+		out=$("$SWACTL" checkpoint "$@" --name "l$k" --keep) ||
+			die "swactl checkpoint failed: $out"
+		printf '%s\n' "$out" | sed -n 's/.*pause_us=\([0-9]*\).*/\1/p' |
+			sort -n | tail -n 1 >>"$TMP/pauses"
+		for m in "$@"; do "$SWACTL" release "$m" "l$k"; done
+		sleep 0.05
+	done
+	sort -n "$TMP/pauses" | awk '{ v[NR] = $1 } END {
+		p = int(NR * 0.99 + 0.999); if (p < 1) p = 1
+		printf "%d %d\n", v[int((NR + 1) / 2)], v[p] }'
+}
+
+# Pause with 8 writer threads hammering the mount, and the pause of one
+# instant across 4 mounts (each with 2 writers) against one of them alone.
+bench_ckpt_load() {
+	local quiet hammer single common k
+	[ "$MOUNTED" = 1 ] || swafs_mount
+	quiet=$(pauses 20 "$MNT")
+	mkdir -p "$MNT/load"
+	load_writers "$MNT/load" 8
+	sleep 2
+	hammer=$(pauses 20 "$MNT")
+	load_down
+	for k in 2 3 4; do
+		mkdir -p "$WORK/b$k" "$WORK/m$k"
+		"$SWAFS" "$WORK/b$k" "$WORK/m$k" -o "store=$WORK" -f \
+			>>"$TMP/swafs.log" 2>&1 &
+		EXTRA_PIDS+=($!)
+		EXTRA_MNTS+=("$WORK/m$k")
+	done
+	for m in "${EXTRA_MNTS[@]}"; do
+		for _ in $(seq 100); do is_mounted "$m" && break; sleep 0.1; done
+		is_mounted "$m" || die "extra mount '$m' did not appear"
+	done
+	for m in "$MNT/load" "${EXTRA_MNTS[@]}"; do
+		mkdir -p "$m"
+		load_writers "$m" 2
+	done
+	sleep 2
+	single=$(pauses 20 "$MNT")
+	common=$(pauses 20 "$MNT" "${EXTRA_MNTS[@]}")
+	load_down
+	rm -rf "$MNT/load"
+	# shellcheck disable=SC2086
+	set -- $quiet $hammer $single $common
+	row "ckpt pause median, quiet/8 writers" "$1" "$3" us time -
+	row "ckpt pause p99, quiet/8 writers" "$2" "$4" us time -
+	say "  target: p99 with 8 writers <= 5000 us (it is $4 us)"
+	row "pause median, 1 vs 4 trees (writers)" "$5" "$7" us time 2
+	row "pause p99, 1 vs 4 trees (writers)" "$6" "$8" us time 2
 }
 
 # -------------------------------------------------------------- checks, setup

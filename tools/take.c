@@ -2,8 +2,9 @@
  * take.c - one checkpoint instant across one or several live trees.
  *
  * A single tree is one "checkpoint" request.  Several use the daemons'
- * two-phase protocol: "prepare" on every tree at once (each drains and
- * holds its modifying calls, then answers "ready"), then "commit" to all.
+ * two-phase protocol: "prepare" sent to every tree at once (each daemon
+ * drains and holds its modifying calls, then answers "ready"), then
+ * "commit" to all.
  * While the last tree drains, the first ones are already held, so no tree
  * changes between the first and the last commit: one common instant.  A
  * tree that fails to prepare makes the others abort; a daemon aborts by
@@ -12,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +26,9 @@ struct tree {
 	const struct take_req *r;
 	const char *mnt;
 	FILE *f;		/* reply stream of the prepare, or NULL */
+	int fd;			/* connection, until t->f owns it */
 	int rc;			/* exit code of this tree's step */
 	char rest[256];
-	pthread_t thread;
-	bool started;		/* thread runs */
 };
 
 /*
@@ -66,75 +65,83 @@ static void flush_mmaps(const char *mnt)
 	}
 }
 
-/* Send VERB with r's arguments to the daemon of t->mnt; reply in t->f. */
+/* Connect to the daemon of t->mnt (t->fd); says why not. */
+static int connect_tree(struct tree *t)
+{
+	char why[512];
+
+	t->fd = ctl_connect(t->mnt, why, sizeof(why));
+	if (t->fd < 0) {
+		fprintf(stderr, "swactl: %s\n", why);
+		return 1;
+	}
+	return 0;
+}
+
+/* Send VERB with r's arguments on t->fd; the reply comes on t->f. */
 static int send_take(struct tree *t, const char *verb)
 {
 	static char paths[TAKE_SCOPE_MAX][PATH_MAX];
-	char *argv[5 + TAKE_SCOPE_MAX], why[512];
+	char *argv[5 + TAKE_SCOPE_MAX];
 	const struct take_req *r = t->r;
-	int fd, k;
 
 	argv[0] = (char *)verb;
 	argv[1] = (char *)r->name;
 	argv[2] = (char *)r->retain;
 	argv[3] = r->keep ? "1" : "0";
 	argv[4] = (char *)r->wait;
-	for (k = 0; k < r->npaths; k++) {
+	for (int k = 0; k < r->npaths; k++) {
 		scope_rel(t->mnt, r->paths[k], paths[k], sizeof(paths[k]));
 		argv[5 + k] = paths[k];
 	}
-	fd = ctl_connect(t->mnt, why, sizeof(why));
-	if (fd < 0) {
-		fprintf(stderr, "swactl: %s\n", why);
-		return 1;
-	}
-	t->f = ctl_request(fd, 5 + r->npaths, argv);
+	t->f = ctl_request(t->fd, 5 + r->npaths, argv);
 	if (!t->f) {
 		fprintf(stderr, "swactl: %s: cannot talk to the daemon: %s\n",
 			t->mnt, strerror(errno));
-		close(fd);
-		return 1;
+		close(t->fd);
 	}
-	return 0;
+	t->fd = -1;	/* closed, or owned by t->f */
+	return t->f ? 0 : 1;
 }
 
-static void *prepare_thread(void *arg)
+/* Read a tree's answer to "prepare": 0 when it is drained and held. */
+static int read_ready(struct tree *t)
 {
-	struct tree *t = arg;
 	char line[1024];
 
-	flush_mmaps(t->mnt);
-	t->rc = send_take(t, "prepare");
-	if (t->rc)
-		return NULL;
 	if (!fgets(line, sizeof(line), t->f)) {
 		fprintf(stderr, "swactl: %s: the daemon closed the connection "
 			"without an answer\n", t->mnt);
-		t->rc = 1;
-		return NULL;
+		return 1;
 	}
 	line[strcspn(line, "\n")] = '\0';
-	t->rc = strcmp(line, "ready") ?
-		(ctl_parse_status(line, t->mnt, t->rest, sizeof(t->rest)) ?: 1)
-		: 0;
-	return NULL;
+	if (!strcmp(line, "ready"))
+		return 0;
+	return ctl_parse_status(line, t->mnt, t->rest, sizeof(t->rest)) ?: 1;
 }
 
-/* Commit (ok) or abort every prepared tree; returns the worst exit code. */
+/*
+ * Commit (ok) or abort every prepared tree; returns the worst exit code.
+ * Every "commit" is sent before any answer is read: each tree's writers
+ * wait from its drain to its commit, and that must not include the other
+ * trees' round trips.
+ */
 static int finish_all(struct tree *ts, int n, bool ok)
 {
 	int rc = 0;
 
+	for (int k = 0; ok && k < n; k++)
+		if (ts[k].f && ts[k].rc == 0 &&
+		    write(fileno(ts[k].f), "commit\n", 7) != 7)
+			ts[k].rc = 1;
 	for (int k = 0; k < n; k++) {
 		struct tree *t = &ts[k];
 
 		if (!t->f)
 			continue;
-		if (ok && t->rc == 0) {
-			t->rc = write(fileno(t->f), "commit\n", 7) == 7 ?
-				ctl_status(t->f, t->mnt, t->rest,
-					   sizeof(t->rest)) : 1;
-		}
+		if (ok && t->rc == 0)
+			t->rc = ctl_status(t->f, t->mnt, t->rest,
+					   sizeof(t->rest));
 		/* closing without "commit" aborts a prepared tree */
 		fclose(t->f);
 		t->f = NULL;
@@ -151,7 +158,9 @@ static int take_one(const struct take_req *r, const char *mnt)
 	struct tree t = { .r = r, .mnt = mnt };
 
 	flush_mmaps(mnt);
-	t.rc = send_take(&t, "checkpoint");
+	t.rc = connect_tree(&t);
+	if (t.rc == 0)
+		t.rc = send_take(&t, "checkpoint");
 	if (t.rc == 0) {
 		t.rc = ctl_status(t.f, NULL, t.rest, sizeof(t.rest));
 		fclose(t.f);
@@ -161,6 +170,11 @@ static int take_one(const struct take_req *r, const char *mnt)
 	return t.rc;
 }
 
+/*
+ * Every step is done for all trees before the next step starts, so the
+ * first tree held waits only for the others' drains, never for their
+ * flushes or connections.
+ */
 int take_all(const struct take_req *r, char *const mnts[], int n)
 {
 	struct tree *ts;
@@ -175,20 +189,24 @@ int take_all(const struct take_req *r, char *const mnts[], int n)
 		return 1;
 	}
 	for (int k = 0; k < n; k++) {
-		ts[k] = (struct tree){ .r = r, .mnt = mnts[k] };
-		ts[k].started = !pthread_create(&ts[k].thread, NULL,
-						prepare_thread, &ts[k]);
-		if (!ts[k].started)
-			ts[k].rc = 1;
+		ts[k] = (struct tree){ .r = r, .mnt = mnts[k], .fd = -1 };
+		flush_mmaps(mnts[k]);
 	}
+	for (int k = 0; k < n && ready; k++)
+		ready = !(ts[k].rc = connect_tree(&ts[k]));
+	for (int k = 0; k < n && ready; k++)
+		ready = !(ts[k].rc = send_take(&ts[k], "prepare"));
 	for (int k = 0; k < n; k++) {
-		if (ts[k].started)
-			pthread_join(ts[k].thread, NULL);
+		if (ts[k].f)
+			ts[k].rc = read_ready(&ts[k]);
 		ready &= ts[k].rc == 0;
 	}
 	rc = finish_all(ts, n, ready);
 	if (!ready && rc == 0)
 		rc = 1;
+	for (int k = 0; k < n; k++)
+		if (ts[k].fd >= 0)	/* connected, never asked */
+			close(ts[k].fd);
 	for (int k = 0; k < n && rc == 0; k++)
 		printf("checkpoint %s taken on %s (%s)\n", r->name, mnts[k],
 		       ts[k].rest);

@@ -82,7 +82,8 @@ out=$("$SWACTL" checkpoint "$M1" "$WORK" --name bad 2>&1) || rc=$?
 [ "$rc" -eq 1 ] || fail "checkpoint with a non-swafs tree: exit $rc (expected 1): $out"
 [ -z "$(ckpt_json "$M1" | "$PYTHON" -c 'import json,sys; print(*[c["name"] for c in json.load(sys.stdin)])')" ] ||
 	fail "a checkpoint was left on M1 after the common checkpoint failed"
-grep -q '"event":"failed"' "$WORK/ev1" || fail "no failed event on M1 for the aborted checkpoint"
+grep -q '"name":"bad"' "$WORK/ev1" &&
+	fail "M1 was disturbed although another tree could not be reached"
 
 # the same name already on one tree: the other keeps nothing either
 swactl checkpoint "$M2" --name dup >/dev/null
@@ -91,6 +92,8 @@ out=$("$SWACTL" checkpoint "$M1" "$M2" --name dup 2>&1) || rc=$?
 [ "$rc" -eq 1 ] || fail "duplicate name on one tree: exit $rc: $out"
 ckpt_json "$M1" | grep -q '"name":"dup"' &&
 	fail "M1 kept checkpoint dup although M2 refused it"
+grep -q '"event":"failed","name":"dup"' "$WORK/ev1" ||
+	fail "no failed event on M1 for the aborted checkpoint dup"
 swactl release "$M2" dup
 
 # a drain that times out on one tree: exit 3, and the other tree, already
