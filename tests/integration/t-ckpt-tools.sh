@@ -7,15 +7,15 @@
 # --retain all checkpoint of the same instant. Each copy must match the
 # manifest of MNT taken at T (the application stopped with SIGSTOP around
 # the manifest and the checkpoints) byte for byte and attribute for
-# attribute. BIG_SIZE (default 1G; 256M if the disk is short) sizes the big
+# attribute. BIG_SIZE (default 2G, a multi-GiB dd; 256M if the disk is short) sizes the big
 # file.
 . "$(dirname "$0")/ckpt-lib.sh"
 
 B=$WORK/backing M=$WORK/mnt S=$WORK/store
 mkdir -p "$B" "$M" "$S"
 avail=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
-BIG_SIZE=${BIG_SIZE:-1G}
-if [ "$avail" -lt $((10 * 1024 * 1024)) ] && [ "$BIG_SIZE" = 1G ]; then
+BIG_SIZE=${BIG_SIZE:-2G}
+if [ "$avail" -lt $((10 * 1024 * 1024)) ] && [ "$BIG_SIZE" = 2G ]; then
 	BIG_SIZE=256M
 	log "less than 10 GiB free: big file of $BIG_SIZE"
 fi
