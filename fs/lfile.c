@@ -113,13 +113,15 @@ static int lfile_do_open(struct fs_ctx *ctx, fuse_ino_t ino, int flags,
 	if (pfd < 0)
 		return pfd;
 	live_proc_path(pfd, path, sizeof(path));
+	fd = 0;
 	if (flags & O_TRUNC) {
 		struct cobj_ref r = fs_ref(i, pfd);
 
 		ckpt_op_begin(ctx->ckpts);
-		ckpt_before_data(ctx->ckpts, &r, 0, UINT64_MAX);
+		fd = ckpt_before_data(ctx->ckpts, &r, 0, UINT64_MAX);
 	}
-	fd = open_room(ctx, path, lfile_backing_flags(flags));
+	if (fd == 0)
+		fd = open_room(ctx, path, lfile_backing_flags(flags));
 	if (flags & O_TRUNC)
 		ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, i);
@@ -248,9 +250,10 @@ void lfile_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	out.buf[0].fd = lfile_fd(fi);
 	out.buf[0].pos = off;
 	ckpt_op_begin(ckpts);
-	ckpt_before_data(ckpts, &lfile_of(fi)->ref, (uint64_t)off,
-			 fuse_buf_size(bufv));
-	n = fuse_buf_copy(&out, bufv, 0);
+	n = ckpt_before_data(ckpts, &lfile_of(fi)->ref, (uint64_t)off,
+			     fuse_buf_size(bufv));
+	if (n == 0)
+		n = fuse_buf_copy(&out, bufv, 0);
 	ckpt_op_end(ckpts);
 	if (n < 0)
 		return reply_rc(req, (int)n);
@@ -292,8 +295,9 @@ void lfile_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	int rc;
 
 	ckpt_op_begin(ckpts);
-	ckpt_before_data(ckpts, &lfile_of(fi)->ref, (uint64_t)off, span);
-	rc = fallocate(lfile_fd(fi), mode, off, len) < 0 ? -errno : 0;
+	rc = ckpt_before_data(ckpts, &lfile_of(fi)->ref, (uint64_t)off, span);
+	if (rc == 0)
+		rc = fallocate(lfile_fd(fi), mode, off, len) < 0 ? -errno : 0;
 	ckpt_op_end(ckpts);
 	reply_rc(req, rc);
 }
@@ -317,10 +321,13 @@ void lfile_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	ssize_t n;
 
 	ckpt_op_begin(ckpts);
-	ckpt_before_data(ckpts, &lfile_of(fi_out)->ref, (uint64_t)off_out, len);
-	n = copy_file_range(lfile_fd(fi_in), &off_in, lfile_fd(fi_out),
-			    &off_out, len, (unsigned)flags);
-	n = n < 0 ? -errno : n;
+	n = ckpt_before_data(ckpts, &lfile_of(fi_out)->ref, (uint64_t)off_out,
+			     len);
+	if (n == 0) {
+		n = copy_file_range(lfile_fd(fi_in), &off_in, lfile_fd(fi_out),
+				    &off_out, len, (unsigned)flags);
+		n = n < 0 ? -errno : n;
+	}
 	ckpt_op_end(ckpts);
 	if (n < 0)
 		return reply_rc(req, (int)n);

@@ -66,20 +66,23 @@ void live_before_dir(struct fs_ctx *ctx, struct ino *dir, int fd)
 	ckpt_before_dir(ctx->ckpts, &r);
 }
 
+typedef int live_hook_fn(struct fs_ctx *ctx, const struct cobj_ref *r,
+			 const struct stat *st);
+
 /* Run fn on the checkpoint hooks for the object open at fd. */
-static void live_hook_fd(struct fs_ctx *ctx, int fd, const struct stat *st,
-			 void (*fn)(struct fs_ctx *, const struct cobj_ref *,
-				    const struct stat *))
+static int live_hook_fd(struct fs_ctx *ctx, int fd, const struct stat *st,
+			live_hook_fn *fn)
 {
 	struct cobj_ref r = { .dev = st->st_dev, .ino = st->st_ino, .fd = fd };
 
-	fn(ctx, &r, st);
+	return fn(ctx, &r, st);
 }
 
-static void hook_new(struct fs_ctx *ctx, const struct cobj_ref *r,
-		     const struct stat *st)
+static int hook_new(struct fs_ctx *ctx, const struct cobj_ref *r,
+		    const struct stat *st)
 {
 	ckpt_after_create(ctx->ckpts, r);
+	return 0;
 }
 
 /*
@@ -102,35 +105,38 @@ int live_lookup_new(struct fs_ctx *ctx, struct ino *parent, const char *name,
 	return 0;
 }
 
-static void hook_unlink(struct fs_ctx *ctx, const struct cobj_ref *r,
-			const struct stat *st)
+static int hook_unlink(struct fs_ctx *ctx, const struct cobj_ref *r,
+		       const struct stat *st)
 {
-	ckpt_before_unlink(ctx->ckpts, r, S_ISDIR(st->st_mode) ||
-				       st->st_nlink <= 1);
+	return ckpt_before_unlink(ctx->ckpts, r, S_ISDIR(st->st_mode) ||
+					      st->st_nlink <= 1);
 }
 
-static void hook_attr(struct fs_ctx *ctx, const struct cobj_ref *r,
-		      const struct stat *st)
+static int hook_attr(struct fs_ctx *ctx, const struct cobj_ref *r,
+		     const struct stat *st)
 {
-	ckpt_before_attr(ctx->ckpts, r);
+	return ckpt_before_attr(ctx->ckpts, r);
 }
 
-/* Run a hook on the object at name in the directory open at pfd, if any. */
-static void live_hook_name(struct fs_ctx *ctx, int pfd, const char *name,
-			   void (*fn)(struct fs_ctx *, const struct cobj_ref *,
-				      const struct stat *))
+/*
+ * Run a hook on the object at name in the directory open at pfd, if any.
+ * Returns the hook's answer (-ENOSPC: refuse the change).
+ */
+static int live_hook_name(struct fs_ctx *ctx, int pfd, const char *name,
+			  live_hook_fn *fn)
 {
 	struct stat st;
-	int fd;
+	int fd, rc = 0;
 
 	if (!ckpt_active(ctx->ckpts))
-		return;
+		return 0;
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return 0;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
-		live_hook_fd(ctx, fd, &st, fn);
+		rc = live_hook_fd(ctx, fd, &st, fn);
 	close(fd);
+	return rc;
 }
 
 static int live_do_lookup(struct fs_ctx *ctx, fuse_ino_t parent,
@@ -288,11 +294,13 @@ static void live_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return reply_rc(req, fd);
 	r = fs_ref(i, fd);
 	ckpt_op_begin(ctx->ckpts);
-	if (valid & FUSE_SET_ATTR_SIZE)
-		ckpt_before_data(ctx->ckpts, &r, (uint64_t)attr->st_size,
-				 UINT64_MAX);
-	ckpt_before_attr(ctx->ckpts, &r);
-	rc = live_do_setattr(fd, fi, attr, valid);
+	rc = valid & FUSE_SET_ATTR_SIZE ?
+	     ckpt_before_data(ctx->ckpts, &r, (uint64_t)attr->st_size,
+			      UINT64_MAX) : 0;
+	if (rc == 0)
+		rc = ckpt_before_attr(ctx->ckpts, &r);
+	if (rc == 0)
+		rc = live_do_setattr(fd, fi, attr, valid);
 	ckpt_op_end(ctx->ckpts);
 	if (rc == 0 && fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		rc = -errno;
@@ -472,8 +480,8 @@ static int live_do_remove(struct fs_ctx *ctx, fuse_ino_t parent,
 		return pfd;
 	ckpt_op_begin(ctx->ckpts);
 	live_before_dir(ctx, p, pfd);
-	live_hook_name(ctx, pfd, name, hook_unlink);
-	if (unlinkat(pfd, name, flags) < 0)
+	rc = live_hook_name(ctx, pfd, name, hook_unlink);
+	if (rc == 0 && unlinkat(pfd, name, flags) < 0)
 		rc = -errno;
 	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, p);
@@ -526,9 +534,10 @@ static int live_do_rename(fuse_req_t req, fuse_ino_t parent,
 	live_before_dir(ctx, p, pfd);
 	live_before_dir(ctx, np, npfd);
 	live_hook_name(ctx, pfd, name, hook_attr);
-	live_hook_name(ctx, npfd, newname, flags & RENAME_EXCHANGE ? hook_attr
-								   : hook_unlink);
-	rc = live_renameat(req, pfd, name, npfd, newname, flags);
+	rc = live_hook_name(ctx, npfd, newname,
+			    flags & RENAME_EXCHANGE ? hook_attr : hook_unlink);
+	if (rc == 0)
+		rc = live_renameat(req, pfd, name, npfd, newname, flags);
 	ckpt_op_end(ctx->ckpts);
 	ino_fd_put(ctx->itab, np);
 	ino_fd_put(ctx->itab, p);

@@ -41,6 +41,7 @@ struct main_opts {
 	char *store_mem;	/* -o store_mem=SIZE */
 	char *store_max;	/* -o store_max=SIZE */
 	char *events;		/* -o events=FILE */
+	char *on_full;		/* -o on_full=POLICY */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -60,6 +61,7 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("store_mem=%s", store_mem),
 	MAIN_OPT("store_max=%s", store_max),
 	MAIN_OPT("events=%s", events),
+	MAIN_OPT("on_full=%s", on_full),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -103,9 +105,11 @@ static void usage(FILE *f)
 "                         outside BACKING\n"
 "  -o store_mem=SIZE      pre-images kept in memory before spilling\n"
 "                         (default 256M)\n"
-"  -o store_max=SIZE      disk space for spilled pre-images (default 16G);\n"
-"                         when full the checkpoint is invalidated, live\n"
-"                         writes go on\n"
+"  -o store_max=SIZE      disk space for spilled pre-images (default 16G)\n"
+"  -o on_full=POLICY      when the store is full: invalidate (default: the\n"
+"                         checkpoint is invalidated, live writes go on) or\n"
+"                         fail-writes (changes that need a capture fail\n"
+"                         with ENOSPC; the checkpoint stays valid)\n"
 "  -o events=FILE         append JSON Lines events to FILE\n"
 "\n"
 "Checkpoints and views are driven with swactl(1): swactl --help.\n"
@@ -236,6 +240,7 @@ struct main_vals {
 	uint64_t store_mem;
 	uint64_t store_max;
 	const char *store;
+	enum ckpt_on_full on_full;
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -286,6 +291,12 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	}
 	v->store = o->store ? o->store : geteuid() == 0 ? "/var/lib/swafs"
 							: "/tmp";
+	v->on_full = CKPT_FULL_INVALIDATE;
+	if (o->on_full && !strcmp(o->on_full, "fail-writes"))
+		v->on_full = CKPT_FULL_FAIL_WRITES;
+	else if (o->on_full && strcmp(o->on_full, "invalidate"))
+		return fail("invalid option 'on_full=%s': want invalidate or "
+			    "fail-writes", o->on_full);
 	return parse_sizes(o, v);
 }
 
@@ -319,6 +330,7 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 			const char *backing, struct fs_ctx *ctx)
 {
 	struct ckpt_set_opts co = { .block_size = v->block_size,
+				    .on_full = v->on_full,
 				    .root = backing,
 				    .store_dir = v->store,
 				    .store_mem = v->store_mem,
@@ -567,6 +579,7 @@ out:
 	free(o.store_mem);
 	free(o.store_max);
 	free(o.events);
+	free(o.on_full);
 	fuse_opt_free_args(&args);
 	return rc;
 }

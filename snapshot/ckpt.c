@@ -73,7 +73,9 @@ struct ckpt_set {
 	atomic_uint nactive;		/* entries in list */
 	struct pstore *store;		/* immutable */
 	unsigned bs;			/* immutable */
+	enum ckpt_on_full on_full;	/* immutable */
 	char *root;			/* immutable: BACKING's path */
+	atomic_llong full_warned;	/* when store-full was last emitted, s */
 	struct events *ev;		/* immutable, not owned */
 };
 
@@ -112,6 +114,7 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->take_lock, NULL);
 	s->bs = o->block_size;
+	s->on_full = o->on_full;
 	s->ev = o->events;
 	s->root = strdup(o->root ? o->root : "/");
 	if (!s->root) {
@@ -267,6 +270,10 @@ static void ckpt_invalidate(struct ckpt *c, int err)
 
 	if (!atomic_compare_exchange_strong(&c->state, &was, CKPT_INVALID))
 		return;
+	if (err == -ENOSPC)
+		events_emit(c->set->ev, "store-full", "\"name\":\"%s\","
+			    "\"policy\":\"invalidate\",\"action\":\"checkpoint "
+			    "invalidated, live writes go on\"", c->name);
 	events_emit(c->set->ev, "failed",
 		    "\"name\":\"%s\",\"reason\":\"%s\"", c->name,
 		    events_quote(err == -ENOSPC ? "store full: checkpoint "
@@ -320,10 +327,23 @@ static int hook_one(struct ckpt *c, const struct cobj_ref *r, enum hook h,
 	}
 }
 
+/* Say, at most once a second, that a write was refused for a full store. */
+static void emit_refused(struct ckpt_set *s, struct ckpt *c)
+{
+	long long now = time(NULL), last = atomic_load(&s->full_warned);
+
+	if (now != last && atomic_compare_exchange_strong(&s->full_warned,
+							  &last, now))
+		events_emit(s->ev, "store-full", "\"name\":\"%s\","
+			    "\"policy\":\"fail-writes\",\"action\":\"writes "
+			    "needing a capture fail with ENOSPC\"", c->name);
+}
+
 static int hook_all(struct ckpt_set *s, const struct cobj_ref *r,
 		    enum hook h, uint64_t off, uint64_t len)
 {
 	struct ckpt *c;
+	int err = 0;
 
 	if (atomic_load(&s->nactive) == 0)
 		return 0;
@@ -334,11 +354,15 @@ static int hook_all(struct ckpt_set *s, const struct cobj_ref *r,
 		if (atomic_load(&c->state) != CKPT_ACTIVE)
 			continue;
 		rc = hook_one(c, r, h, off, len);
-		if (rc < 0)
+		if (rc == -ENOSPC && s->on_full == CKPT_FULL_FAIL_WRITES) {
+			emit_refused(s, c);
+			err = rc;
+		} else if (rc < 0) {
 			ckpt_invalidate(c, rc);
+		}
 	}
 	pthread_rwlock_unlock(&s->lock);
-	return 0;
+	return err;
 }
 
 int ckpt_before_data(struct ckpt_set *s, const struct cobj_ref *r,

@@ -21,8 +21,15 @@ struct ckpt_set;
 struct ckpt;
 struct events;
 
+/* What a full store does (DESIGN.md 8). */
+enum ckpt_on_full {
+	CKPT_FULL_INVALIDATE,	/* the checkpoint is invalidated; writes go on */
+	CKPT_FULL_FAIL_WRITES,	/* changes needing a capture fail: ENOSPC */
+};
+
 struct ckpt_set_opts {
 	unsigned block_size;	/* capture unit, power of two */
+	enum ckpt_on_full on_full;
 	const char *store_dir;	/* where the store spills */
 	uint64_t store_mem;	/* memory budget of the store */
 	uint64_t store_max;	/* disk budget of the store */
@@ -41,9 +48,12 @@ void ckpt_op_begin(struct ckpt_set *s);
 void ckpt_op_end(struct ckpt_set *s);
 
 /*
- * Hooks, called between ckpt_op_begin() and the change.  They return 0;
- * a capture that fails invalidates its checkpoint (views then fail with
- * EIO) and never fails the live call.
+ * Hooks, called between ckpt_op_begin() and the change.  They return 0,
+ * or -ENOSPC when the store is full and the policy is fail-writes: the
+ * caller must then not make the change and fail with ENOSPC.  Any other
+ * capture failure, and a full store under the invalidate policy,
+ * invalidates the checkpoint (views then fail with EIO) and never fails
+ * the live call.
  */
 int ckpt_before_data(struct ckpt_set *s, const struct cobj_ref *r,
 		     uint64_t off, uint64_t len);

@@ -409,7 +409,9 @@ int cobj_capture_range(struct cobj_table *t, struct cobj *c,
 	pthread_mutex_lock(&c->lock);
 	rc = capture_blocks_locked(t, c, ref, b0, b1);
 	pthread_mutex_unlock(&c->lock);
-	if (rc < 0)
+	/* a full store is the caller's to handle (it may refuse the change,
+	 * and then nothing here is broken) */
+	if (rc < 0 && rc != -ENOSPC)
 		set_flag(c, COBJ_BROKEN);
 	return rc;
 }
@@ -495,7 +497,9 @@ int cobj_capture_xattrs(struct cobj_table *t, struct cobj *c,
 	pthread_mutex_lock(&c->lock);
 	rc = capture_xattrs_locked(c, ref);
 	pthread_mutex_unlock(&c->lock);
-	if (rc < 0)
+	/* a full store is the caller's to handle (it may refuse the change,
+	 * and then nothing here is broken) */
+	if (rc < 0 && rc != -ENOSPC)
 		set_flag(c, COBJ_BROKEN);
 	return rc;
 }
@@ -535,7 +539,9 @@ int cobj_capture_all(struct cobj_table *t, struct cobj *c,
 	if (rc == 0)
 		set_flag(c, COBJ_DEAD);
 	pthread_mutex_unlock(&c->lock);
-	if (rc < 0)
+	/* a full store is the caller's to handle (it may refuse the change,
+	 * and then nothing here is broken) */
+	if (rc < 0 && rc != -ENOSPC)
 		set_flag(c, COBJ_BROKEN);
 	return rc;
 }
