@@ -140,3 +140,26 @@ events_of() { "$SWACTL" events "$1"; }
 
 # now_ns: CLOCK_REALTIME in nanoseconds
 now_ns() { date +%s%N; }
+
+# copy_in_flight SRC DST BACKING_DST: copy the 2 GiB file SRC to DST (both
+# through a live tree) with copy_file_range, one long modifying call, in
+# the background; returns once it has started (BACKING_DST grows), with
+# the copier's pid in CP_PID (stopped by the EXIT trap if still running).
+copy_in_flight() {
+	rm -f "$3"
+	"$PYTHON" -c '
+import os, sys
+s = os.open(sys.argv[1], os.O_RDONLY)
+d = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
+off = 0
+while off < 2 << 30:
+    n = os.copy_file_range(s, d, (2 << 30) - off, off, off)
+    if n <= 0:
+        sys.exit(1)
+    off += n' "$1" "$2" &
+	CP_PID=$!
+	ckpt_helper "$CP_PID"
+	_CP_DST=$3	# wait_until evals in its own function: no $3 there
+	wait_until 10 eval '[ "$(stat -c %s "$_CP_DST" 2>/dev/null || echo 0)" -gt 0 ]' ||
+		fail "copy_file_range did not start"
+}

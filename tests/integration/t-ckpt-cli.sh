@@ -78,21 +78,8 @@ expect 1 "$SWACTL" release "$M" nm
 dd if=/dev/zero of="$B/src" bs=1M count=2048 status=none
 timed_out=0
 for try in 1 2 3; do
-	rm -f "$B/dst"
-	"$PYTHON" -c '
-import os, sys
-s = os.open(sys.argv[1], os.O_RDONLY)
-d = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
-off = 0
-while off < 2 << 30:
-    n = os.copy_file_range(s, d, (2 << 30) - off, off, off)
-    if n <= 0:
-        sys.exit(1)
-    off += n' "$M/src" "$M/dst" &
-	cp_pid=$!
-	ckpt_helper "$cp_pid"
-	wait_until 10 eval '[ "$(stat -c %s "$B/dst" 2>/dev/null || echo 0)" -gt 0 ]' ||
-		fail "copy_file_range did not start"
+	copy_in_flight "$M/src" "$M/dst" "$B/dst"
+	cp_pid=$CP_PID
 	rc=0
 	out=$("$SWACTL" checkpoint "$M" --name drain --wait 0 2>&1) || rc=$?
 	after=$(stat -c %s "$B/dst")

@@ -102,21 +102,8 @@ swactl release "$M2" dup
 dd if=/dev/zero of="$WORK/b2/src" bs=1M count=2048 status=none
 timed_out=0
 for try in 1 2 3; do
-	rm -f "$WORK/b2/dst"
-	"$PYTHON" -c '
-import os, sys
-s = os.open(sys.argv[1], os.O_RDONLY)
-d = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
-off = 0
-while off < 2 << 30:
-    n = os.copy_file_range(s, d, (2 << 30) - off, off, off)
-    if n <= 0:
-        sys.exit(1)
-    off += n' "$M2/src" "$M2/dst" &
-	cp_pid=$!
-	ckpt_helper "$cp_pid"
-	wait_until 10 eval '[ "$(stat -c %s "$WORK/b2/dst" 2>/dev/null || echo 0)" -gt 0 ]' ||
-		fail "copy_file_range did not start"
+	copy_in_flight "$M2/src" "$M2/dst" "$WORK/b2/dst"
+	cp_pid=$CP_PID
 	rc=0
 	out=$("$SWACTL" checkpoint "$M1" "$M2" --name drain --wait 0 2>&1) || rc=$?
 	after=$(stat -c %s "$WORK/b2/dst")
