@@ -647,7 +647,7 @@ static void live_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 /* Reply to a get/list xattr call: the size when asked, else the bytes. */
-static void live_reply_xattr(fuse_req_t req, const char *buf, ssize_t n,
+void live_reply_xattr(fuse_req_t req, const char *buf, ssize_t n,
 			     size_t size)
 {
 	if (n < 0)

@@ -19,6 +19,10 @@ int live_fill_entry(struct fs_ctx *ctx, struct ino *i, const struct stat *st,
 void live_reply_entry(fuse_req_t req, struct fs_ctx *ctx,
 		      const struct fuse_entry_param *e);
 bool live_name_ok(const char *name);
+/* Reply to get/listxattr: n bytes of buf, the size when size is 0, or
+ * the error n < 0.  Shared with views. */
+void live_reply_xattr(fuse_req_t req, const char *buf, ssize_t n,
+		      size_t size);
 /* Capture a directory's entries before a change (inside the gate). */
 void live_before_dir(struct fs_ctx *ctx, struct ino *dir, int fd);
 int live_lookup_new(struct fs_ctx *ctx, struct ino *parent, const char *name,

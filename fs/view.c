@@ -719,39 +719,8 @@ static void view_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /*
  * Extended attributes: from the entry's record if they were captured,
- * otherwise live and validated.  Records are name\0 len(4, LE) value.
+ * otherwise live and validated.
  */
-static ssize_t xattr_from_record(const char *rec, size_t len, const char *name,
-				 char *buf, size_t size)
-{
-	size_t o = 0, out = 0;
-
-	while (o < len) {
-		const char *n = rec + o;
-		size_t nl = strlen(n) + 1;
-		uint32_t vl = 0;
-
-		for (int k = 0; k < 4; k++)
-			vl |= (uint32_t)(unsigned char)rec[o + nl + k] << (8 * k);
-		if (name && !strcmp(name, n)) {
-			if (size && vl > size)
-				return -ERANGE;
-			if (size)
-				memcpy(buf, rec + o + nl + 4, vl);
-			return vl;
-		}
-		if (!name) {
-			if (size && out + nl > size)
-				return -ERANGE;
-			if (size)
-				memcpy(buf + out, n, nl);
-			out += nl;
-		}
-		o += nl + 4 + vl;
-	}
-	return name ? -ENODATA : (ssize_t)out;
-}
-
 static ssize_t view_xattr_live(struct view *v, struct ino *i, const char *name,
 			       char *buf, size_t size)
 {
@@ -776,9 +745,6 @@ static ssize_t view_do_xattr(struct view *v, struct ino *i, const char *name,
 {
 	struct cobj *c = view_cobj(v, i);
 	ssize_t n = 0;
-	const char *rec;
-	size_t len;
-
 	if (!ckpt_usable(v->ck))
 		return -EIO;
 	if (!c || !(cobj_flags(c) & COBJ_XATTR)) {
@@ -787,8 +753,7 @@ static ssize_t view_do_xattr(struct view *v, struct ino *i, const char *name,
 		if (!c || !(cobj_flags(c) & COBJ_XATTR))
 			return n;
 	}
-	rec = cobj_xattrs(c, &len);
-	return xattr_from_record(rec, len, name, buf, size);
+	return cobj_xattr_read(c, name, buf, size);
 }
 
 static void view_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -801,12 +766,7 @@ static void view_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (size && !buf)
 		return reply_rc(req, -ENOMEM);
 	n = view_do_xattr(v, view_ino(v, ino), name, buf, size);
-	if (n < 0)
-		reply_rc(req, (int)n);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
+	live_reply_xattr(req, buf, n, size);
 	free(buf);
 }
 

@@ -434,6 +434,39 @@ static int xattr_append(char **buf, size_t *len, const char *name,
 	return 0;
 }
 
+ssize_t cobj_xattr_read(const struct cobj *c, const char *name, char *buf,
+			size_t size)
+{
+	const char *rec = c->xattr;
+	size_t len = c->xattr_len;
+	size_t o = 0, out = 0;
+
+	while (o < len) {
+		const char *n = rec + o;
+		size_t nl = strlen(n) + 1;
+		uint32_t vl = 0;
+
+		for (int k = 0; k < 4; k++)
+			vl |= (uint32_t)(unsigned char)rec[o + nl + k] << (8 * k);
+		if (name && !strcmp(name, n)) {
+			if (size && vl > size)
+				return -ERANGE;
+			if (size)
+				memcpy(buf, rec + o + nl + 4, vl);
+			return vl;
+		}
+		if (!name) {
+			if (size && out + nl > size)
+				return -ERANGE;
+			if (size)
+				memcpy(buf + out, n, nl);
+			out += nl;
+		}
+		o += nl + 4 + vl;
+	}
+	return name ? -ENODATA : (ssize_t)out;
+}
+
 static int read_xattrs(const char *path, char **out, size_t *outlen)
 {
 	char *names = malloc(XATTR_LIST_MAX), *val = malloc(XATTR_LIST_MAX);

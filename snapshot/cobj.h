@@ -103,6 +103,14 @@ const char *cobj_link(const struct cobj *c);		/* T target or NULL */
 /* The T extended attributes as name\0 value-length(4, LE) value records. */
 const char *cobj_xattrs(const struct cobj *c, size_t *len);
 
+/*
+ * Read the T extended attributes (COBJ_XATTR set) as getxattr (name) or
+ * listxattr (name NULL) would: bytes copied, the size needed when size is
+ * 0, or -ERANGE / -ENODATA.
+ */
+ssize_t cobj_xattr_read(const struct cobj *c, const char *name, char *buf,
+			size_t size);
+
 /* Directory entries (nscap.c owns their format); set once, under c's lock. */
 struct nsdir *cobj_dir(const struct cobj *c);
 void cobj_lock(struct cobj *c);

@@ -803,6 +803,23 @@ Test(cobj, xattr_capture_round_trip, .init = setup, .fini = teardown)
 	v = xattr_find(rec, len, "user.empty", &vlen);
 	cr_assert(v && vlen == 0);
 	cr_assert_null(xattr_find(rec, len, "user.c", &vlen));
+	/* the reader views use answers as getxattr/listxattr would */
+	{
+		char out[8], names[256];
+		ssize_t n = cobj_xattr_read(c, "user.a", out, sizeof(out));
+
+		cr_assert(n == 3 && !memcmp(out, "one", 3));
+		cr_assert_eq(cobj_xattr_read(c, "user.big", NULL, 0),
+			     (ssize_t)sizeof(big));
+		cr_assert_eq(cobj_xattr_read(c, "user.big", out, sizeof(out)),
+			     -ERANGE);
+		cr_assert_eq(cobj_xattr_read(c, "user.c", out, sizeof(out)),
+			     -ENODATA);
+		n = cobj_xattr_read(c, NULL, names, sizeof(names));
+		cr_assert_eq(n, cobj_xattr_read(c, NULL, NULL, 0));
+		cr_assert(memmem(names, (size_t)n, "user.bin", 9));
+		cr_assert_null(memmem(names, (size_t)n, "user.c", 7));
+	}
 	check_sane(0, 0);	/* xattrs do not use the block store */
 	obj_close(&o);
 }
