@@ -463,6 +463,15 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* T bytes of block b of f's file. */
+static uint64_t vfile_block_len(struct view *v, struct vfile *f, uint64_t b)
+{
+	uint64_t bs = cobj_block_size(v->objs);
+	uint64_t size = (uint64_t)cobj_stat(f->c)->st_size;
+
+	return size - b * bs < bs ? size - b * bs : bs;
+}
+
 /*
  * Block b has been served whole (up to the T size) through f, and no
  * other view of the checkpoint may still need it: while several views are
@@ -470,11 +479,8 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  */
 static bool vfile_block_served(struct view *v, struct vfile *f, uint64_t b)
 {
-	uint64_t bs = cobj_block_size(v->objs);
-	uint64_t size = (uint64_t)cobj_stat(f->c)->st_size;
-	uint64_t len = size - b * bs < bs ? size - b * bs : bs;
-
-	return f->covered[b] >= len && ckpt_view_count(v->ck) == 1;
+	return f->covered[b] >= vfile_block_len(v, f, b) &&
+	       ckpt_view_count(v->ck) == 1;
 }
 
 /*
@@ -495,8 +501,11 @@ static void vfile_served_locked(struct view *v, struct vfile *f, uint64_t off,
 		uint64_t to = end - start < bs ? end - start : bs;
 
 		/* extends the gap-free prefix only if it starts inside it */
-		if (from <= f->covered[b] && to > f->covered[b])
+		if (from <= f->covered[b] && to > f->covered[b]) {
 			f->covered[b] = (uint32_t)to;
+			if (to >= vfile_block_len(v, f, b))
+				cobj_note_served(v->objs, f->c, b);
+		}
 	}
 	if (end > f->hi)
 		f->hi = end;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "snapshot/cobj.h"
@@ -39,6 +40,7 @@ struct cobj {
 	atomic_uint flags;		/* enum cobj_flags */
 	atomic_uint view_opens;
 	atomic_uchar *bstate;		/* nblocks entries; never freed early */
+	atomic_uchar *served;		/* bit per block: handed to a view */
 	pthread_mutex_t lock;
 	uint64_t *bref;			/* lock: store refs of CB_DATA blocks */
 	uint64_t unsaved;		/* lock: blocks not yet saved */
@@ -61,6 +63,7 @@ struct cobj_table {
 	unsigned bs;			/* immutable block size */
 	bool retain_all;		/* immutable */
 	atomic_ullong objects, released, captured, captured_bytes, saved;
+	atomic_ullong saved_bytes, held_bytes, peak_held, first_served_ns;
 };
 
 static uint64_t cobj_hash(dev_t dev, ino_t ino)
@@ -142,9 +145,11 @@ static int cobj_new(struct cobj_table *t, const struct cobj_ref *ref,
 	if (S_ISREG(c->st.st_mode) && c->st.st_size > 0) {
 		c->nblocks = ((uint64_t)c->st.st_size + t->bs - 1) / t->bs;
 		c->bstate = calloc(c->nblocks, 1);
+		c->served = calloc((c->nblocks + 7) / 8, 1);
 		c->bref = calloc(c->nblocks, sizeof(*c->bref));
-		if (!c->bstate || !c->bref) {
+		if (!c->bstate || !c->served || !c->bref) {
 			free(c->bstate);
+			free(c->served);
 			free(c->bref);
 			free(c);
 			return -ENOMEM;
@@ -162,6 +167,7 @@ static void cobj_free(struct cobj_table *t, struct cobj *c)
 		if (c->bref[b])
 			pstore_drop(t->store, c->bref[b]);
 	free(c->bstate);
+	free(c->served);
 	free(c->bref);
 	free(c->xattr);
 	free(c->link);
@@ -303,6 +309,17 @@ static uint64_t block_len(const struct cobj_table *t, const struct cobj *c,
 	return size - start < t->bs ? size - start : t->bs;
 }
 
+/* Pre-image bytes held now, and the most held at once. */
+static void held_add(struct cobj_table *t, uint64_t len)
+{
+	uint64_t now = atomic_fetch_add(&t->held_bytes, len) + len;
+	uint64_t peak = atomic_load(&t->peak_held);
+
+	while (now > peak &&
+	       !atomic_compare_exchange_weak(&t->peak_held, &peak, now))
+		;
+}
+
 /* Capture block b (entry locked, block CB_LIVE). */
 static int capture_block_locked(struct cobj_table *t, struct cobj *c,
 				int fd, uint64_t b, void *buf)
@@ -327,6 +344,7 @@ static int capture_block_locked(struct cobj_table *t, struct cobj *c,
 	c->bref[b] = ref;
 	atomic_fetch_add(&t->captured, 1);
 	atomic_fetch_add(&t->captured_bytes, len);
+	held_add(t, len);
 	atomic_store_explicit(&c->bstate[b], CB_DATA, memory_order_release);
 	return 0;
 }
@@ -763,12 +781,30 @@ void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
 		if (c->bref[b]) {
 			pstore_drop(t->store, c->bref[b]);
 			c->bref[b] = 0;
+			atomic_fetch_sub(&t->held_bytes, block_len(t, c, b));
 		}
 		c->unsaved--;
 		atomic_fetch_add(&t->saved, 1);
 	}
 	try_release_locked(t, c);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void cobj_note_served(struct cobj_table *t, struct cobj *c, uint64_t b)
+{
+	unsigned char bit = (unsigned char)(1u << (b % 8));
+	struct timespec ts;
+	uint64_t zero = 0;
+
+	if (b >= c->nblocks ||
+	    (atomic_fetch_or(&c->served[b / 8], bit) & bit))
+		return;
+	if (atomic_fetch_add(&t->saved_bytes, block_len(t, c, b)) == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		atomic_compare_exchange_strong(&t->first_served_ns, &zero,
+			(uint64_t)ts.tv_sec * 1000000000u +
+			(uint64_t)ts.tv_nsec);
+	}
 }
 
 void cobj_view_open(struct cobj *c)
@@ -847,4 +883,8 @@ void cobj_table_stats(struct cobj_table *t, struct cobj_stats *out)
 	out->captured_blocks = atomic_load(&t->captured);
 	out->captured_bytes = atomic_load(&t->captured_bytes);
 	out->saved_blocks = atomic_load(&t->saved);
+	out->saved_bytes = atomic_load(&t->saved_bytes);
+	out->held_bytes = atomic_load(&t->held_bytes);
+	out->peak_held_bytes = atomic_load(&t->peak_held);
+	out->first_served_ns = atomic_load(&t->first_served_ns);
 }

@@ -137,6 +137,13 @@ off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 /* Mark blocks [first, last] of c saved (served and moved past). */
 void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
 		     uint64_t last);
+/*
+ * Block b of c was handed whole (up to the T size) to a view reader.  Its
+ * T bytes count in saved_bytes the first time only: a bit per block, set
+ * without a lock.  Counting is separate from cobj_mark_saved(), which
+ * waits until the reader has moved past and is skipped by --retain all.
+ */
+void cobj_note_served(struct cobj_table *t, struct cobj *c, uint64_t b);
 /* View handles: a released object is freed when saved and unopened. */
 void cobj_view_open(struct cobj *c);
 /* Returns true when this close released the object. */
@@ -150,6 +157,11 @@ struct cobj_stats {
 	uint64_t captured_blocks;
 	uint64_t captured_bytes;	/* raw bytes of captured blocks */
 	uint64_t saved_blocks;
+	uint64_t saved_bytes;	/* T bytes handed to views, each once */
+	uint64_t held_bytes;	/* raw bytes of pre-images held now */
+	uint64_t peak_held_bytes;	/* the most held at once */
+	uint64_t first_served_ns;	/* CLOCK_MONOTONIC of the first
+					 * saved byte; 0: none yet */
 };
 void cobj_table_stats(struct cobj_table *t, struct cobj_stats *out);
 

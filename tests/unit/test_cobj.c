@@ -1605,3 +1605,73 @@ Test(cobj_stress, racing_hooks_capture_once, .init = setup,
 	ckpt_set_free(x.s);
 	obj_close(&o);
 }
+
+/* ---- progress accounting ---- */
+
+static void *note_all(void *arg)
+{
+	struct cobj *c = arg;
+
+	for (uint64_t b = 0; b < 64; b++)
+		cobj_note_served(t, c, b);
+	return NULL;
+}
+
+Test(cobj_progress, served_bytes_count_each_block_once, .init = setup,
+     .fini = teardown)
+{
+	uint64_t size = 63 * 4096 + 100;	/* last block short */
+	struct cobj_stats cs;
+	pthread_t th[4];
+	struct obj o, e;
+	struct cobj *c;
+
+	make_table(4096, true);
+	obj_make(&o, "f", size, 1);
+	obj_make(&e, "empty", 0, 1);
+	c = get(&o);
+	cobj_table_stats(t, &cs);
+	cr_assert_eq(cs.saved_bytes, 0);
+	cr_assert_eq(cs.first_served_ns, 0);
+	cobj_note_served(t, c, 0);
+	cobj_note_served(t, c, 0);
+	cobj_table_stats(t, &cs);
+	cr_assert_eq(cs.saved_bytes, 4096, "block 0 counted %lu",
+		     (unsigned long)cs.saved_bytes);
+	cr_assert_gt(cs.first_served_ns, 0);
+	/* four readers of the same file race: every block still once */
+	for (int k = 0; k < 4; k++)
+		cr_assert_eq(pthread_create(&th[k], NULL, note_all, c), 0);
+	for (int k = 0; k < 4; k++)
+		pthread_join(th[k], NULL);
+	cobj_note_served(t, c, 64);	/* past the T image: ignored */
+	cobj_note_served(t, get(&e), 0);
+	cobj_table_stats(t, &cs);
+	cr_assert_eq(cs.saved_bytes, size, "saved %lu of %lu",
+		     (unsigned long)cs.saved_bytes, (unsigned long)size);
+	obj_close(&o);
+	obj_close(&e);
+}
+
+Test(cobj_progress, held_and_peak_follow_captures_and_saves, .init = setup,
+     .fini = teardown)
+{
+	struct cobj_stats cs;
+	struct obj o;
+	struct cobj *c;
+
+	make_table(4096, false);
+	obj_make(&o, "f", 4 * 4096, 1);
+	c = get(&o);
+	write_through(&o, 0, 3 * 4096, 2);
+	cobj_table_stats(t, &cs);
+	cr_assert_eq(cs.held_bytes, 3 * 4096);
+	cr_assert_eq(cs.peak_held_bytes, 3 * 4096);
+	cobj_mark_saved(t, c, 0, 1);
+	cobj_table_stats(t, &cs);
+	cr_assert_eq(cs.held_bytes, 4096);
+	cr_assert_eq(cs.peak_held_bytes, 3 * 4096);
+	cr_assert_eq(cs.saved_bytes, 0, "marking saved is not serving");
+	check_sane(1, 3);
+	obj_close(&o);
+}
