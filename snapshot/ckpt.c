@@ -42,8 +42,10 @@
 #include <unistd.h>
 
 #include "snapshot/ckpt.h"
+#include "snapshot/cprog.h"
 #include "snapshot/events.h"
 #include "snapshot/gate.h"
+#include "snapshot/hist.h"
 #include "snapshot/nscap.h"
 #include "snapshot/parse.h"
 #include "snapshot/pstore.h"
@@ -63,6 +65,8 @@ struct ckpt {
 	struct cobj_table *objs;	/* immutable */
 	char **scope;			/* immutable; NULL: whole tree */
 	size_t nscope;
+	struct cprog *prog;		/* immutable; for status */
+	const char *_Atomic why;	/* static text: why it was invalidated */
 };
 
 struct ckpt_set {
@@ -77,6 +81,9 @@ struct ckpt_set {
 	char *root;			/* immutable: BACKING's path */
 	atomic_llong full_warned;	/* when store-full was last emitted, s */
 	struct events *ev;		/* immutable, not owned */
+	struct hist *hist;		/* immutable, not owned; may be NULL */
+	void (*on_reached)(void *, struct ckpt *);	/* immutable */
+	void *on_reached_arg;		/* immutable */
 };
 
 static bool ckpt_state_ok(const struct ckpt *c)
@@ -116,6 +123,9 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	s->bs = o->block_size;
 	s->on_full = o->on_full;
 	s->ev = o->events;
+	s->hist = o->hist;
+	s->on_reached = o->on_reached;
+	s->on_reached_arg = o->on_reached_arg;
 	s->root = strdup(o->root ? o->root : "/");
 	if (!s->root) {
 		ckpt_set_free(s);
@@ -131,7 +141,65 @@ static void ckpt_free(struct ckpt *c)
 		free(c->scope[k]);
 	free(c->scope);
 	cobj_table_free(c->objs);
+	cprog_free(c->prog);
 	free(c);
+}
+
+/* The history record of c, ending now with outcome (unless invalid). */
+static void hist_fill(struct ckpt *c, struct hist_rec *r, const char *outcome)
+{
+	const char *why = atomic_load(&c->why);
+	struct timespec now;
+	struct cobj_stats st;
+	uint64_t bytes, files;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	cobj_table_stats(c->objs, &st);
+	memset(r, 0, sizeof(*r));
+	strcpy(r->name, c->name);
+	snprintf(r->outcome, sizeof(r->outcome), "%s",
+		 why ? "invalidated" : outcome);
+	snprintf(r->reason, sizeof(r->reason), "%s", why ? why : "");
+	r->t = c->t.tv_sec;
+	r->ended = now.tv_sec;
+	r->pause_us = c->pause_us;
+	r->duration_s = (double)(now.tv_sec - c->t.tv_sec) +
+			(double)(now.tv_nsec - c->t.tv_nsec) / 1e9;
+	r->captured_bytes = st.captured_bytes;
+	r->peak_store_bytes = st.peak_held_bytes;
+	r->files = st.released;
+	r->saved_bytes = st.saved_bytes;
+	r->t_size_bytes = r->t_files = -1;
+	if (cprog_tsize(c->prog, &bytes, &files) == CPROG_DONE) {
+		r->t_size_bytes = (int64_t)bytes;
+		r->t_files = (int64_t)files;
+	}
+}
+
+/* History is advice: a record that cannot be written is only missed. */
+static void hist_put(struct ckpt_set *s, const struct hist_rec *r)
+{
+	if (s->hist)
+		hist_append(s->hist, r, r->ended);
+}
+
+static void hist_ended(struct ckpt_set *s, struct ckpt *c, const char *outcome)
+{
+	struct hist_rec r;
+
+	hist_fill(c, &r, outcome);
+	hist_put(s, &r);
+}
+
+static void hist_failed(struct ckpt_set *s, const char *name, const char *why)
+{
+	struct hist_rec r = { .t_size_bytes = -1, .t_files = -1 };
+
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	strcpy(r.outcome, "failed");
+	snprintf(r.reason, sizeof(r.reason), "%s", why);
+	r.t = r.ended = time(NULL);
+	hist_put(s, &r);
 }
 
 bool ckpt_unscoped(const struct ckpt *c)
@@ -208,6 +276,7 @@ void ckpt_set_free(struct ckpt_set *s)
 		return;
 	for (c = s->list; c; c = next) {
 		next = c->next;
+		hist_ended(s, c, "stopped");
 		ckpt_put(c);
 	}
 	pstore_free(s->store);
@@ -270,6 +339,7 @@ static void ckpt_invalidate(struct ckpt *c, int err)
 
 	if (!atomic_compare_exchange_strong(&c->state, &was, CKPT_INVALID))
 		return;
+	atomic_store(&c->why, err == -ENOSPC ? "store full" : "capture failed");
 	if (err == -ENOSPC)
 		events_emit(c->set->ev, "store-full", "\"name\":\"%s\","
 			    "\"policy\":\"invalidate\",\"action\":\"checkpoint "
@@ -443,8 +513,11 @@ static int ckpt_new(struct ckpt_set *s, const char *name, unsigned flags,
 
 	if (!c)
 		return -ENOMEM;
-	rc = cobj_table_create(&o, &c->objs);
+	rc = cprog_create(&c->prog);
+	if (rc == 0)
+		rc = cobj_table_create(&o, &c->objs);
 	if (rc < 0) {
+		cprog_free(c->prog);
 		free(c);
 		return rc;
 	}
@@ -498,10 +571,13 @@ static bool scope_path_ok(const char *p)
 
 static void emit_failed(struct ckpt_set *s, const char *name, int rc)
 {
+	const char *why = rc == -ETIMEDOUT ? "drain wait exceeded"
+			  : rc == -ECANCELED ? "aborted before the instant"
+			  : "out of memory";
+
 	events_emit(s->ev, "failed", "\"name\":\"%s\",\"reason\":\"%s\"",
-		    name, rc == -ETIMEDOUT ? "drain wait exceeded"
-		    : rc == -ECANCELED ? "aborted before the instant"
-		    : "out of memory");
+		    name, why);
+	hist_failed(s, name, why);
 }
 
 static int prepare_locked(struct ckpt_set *s, const char *name, unsigned flags,
@@ -572,6 +648,9 @@ uint64_t ckpt_commit(struct ckpt_prep *p)
 	assert(ckpt_state_ok(c));
 	events_emit(s->ev, "reached", "\"name\":\"%s\",\"pause_us\":%lu",
 		    c->name, (unsigned long)c->pause_us);
+	/* still listed: a release needs take_lock */
+	if (s->on_reached)
+		s->on_reached(s->on_reached_arg, c);
 	pthread_mutex_unlock(&s->take_lock);
 	free(p);
 	return c->pause_us;
@@ -608,18 +687,26 @@ int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
 
 static void emit_released(struct ckpt_set *s, struct ckpt *c)
 {
+	struct hist_rec r;
 	struct cobj_stats st;
 	struct pstore_stats ps;
 
 	cobj_table_stats(c->objs, &st);
 	pstore_stats(s->store, &ps);
+	hist_fill(c, &r, "released");
 	events_emit(s->ev, "released",
 		    "\"name\":\"%s\",\"captured_bytes\":%lu,"
 		    "\"captured_blocks\":%lu,\"files_released\":%lu,"
-		    "\"peak_store_bytes\":%lu", c->name,
+		    "\"peak_store_bytes\":%lu,\"store_peak_bytes\":%lu,"
+		    "\"duration_s\":%.3f,\"saved_bytes\":%lu,\"outcome\":"
+		    "\"%s\"", c->name,
 		    (unsigned long)st.captured_bytes,
 		    (unsigned long)st.captured_blocks,
-		    (unsigned long)st.released, (unsigned long)ps.peak_bytes);
+		    (unsigned long)st.released,
+		    (unsigned long)st.peak_held_bytes,
+		    (unsigned long)ps.peak_bytes, r.duration_s,
+		    (unsigned long)st.saved_bytes, r.outcome);
+	hist_put(s, &r);
 }
 
 /* Take c (or, if c is NULL, the one called name) off the list. */
@@ -666,23 +753,103 @@ void ckpt_view_detach(struct ckpt *c)
 		release_one(c->set, c, NULL);
 }
 
+static void fill_info(struct ckpt *c, struct ckpt_info *i)
+{
+	strcpy(i->name, c->name);
+	i->t_sec = c->t.tv_sec;
+	i->pause_us = c->pause_us;
+	i->flags = c->flags;
+	i->valid = atomic_load(&c->state) == CKPT_ACTIVE;
+	i->views = atomic_load(&c->views);
+	cobj_table_stats(c->objs, &i->objs);
+}
+
 size_t ckpt_list(struct ckpt_set *s, struct ckpt_info *out, size_t max)
 {
 	size_t n = 0;
 
 	pthread_rwlock_rdlock(&s->lock);
-	for (struct ckpt *c = s->list; c; c = c->next, n++) {
-		struct ckpt_info *i = &out[n];
+	for (struct ckpt *c = s->list; c; c = c->next, n++)
+		if (n < max)
+			fill_info(c, &out[n]);
+	pthread_rwlock_unlock(&s->lock);
+	return n;
+}
 
-		if (n >= max)
+void ckpt_hold(struct ckpt *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+struct cprog *ckpt_prog(struct ckpt *c)
+{
+	return c->prog;
+}
+
+/* What status shows as the state of a listed checkpoint. */
+static const char *state_name(struct ckpt *c)
+{
+	switch (atomic_load(&c->state)) {
+	case CKPT_ACTIVE:
+		return "active";
+	case CKPT_INVALID:
+		return "invalid";
+	default:
+		return "released";
+	}
+}
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void fill_status(struct ckpt *c, const struct timespec *now,
+			uint64_t mono_ns, struct ckpt_status *st)
+{
+	uint64_t saved, left;
+
+	fill_info(c, &st->info);
+	snprintf(st->state, sizeof(st->state), "%s", state_name(c));
+	st->age_s = ts_diff(&c->t, now);
+	st->tsize = cprog_tsize(c->prog, &st->t_size_bytes, &st->t_files);
+	saved = st->info.objs.saved_bytes;
+	st->rate_bps = cprog_rate(c->prog, mono_ns, saved,
+				  st->info.objs.first_served_ns);
+	st->saved_pct = st->eta_s = -1;
+	if (st->tsize != CPROG_DONE)
+		return;
+	left = saved < st->t_size_bytes ? st->t_size_bytes - saved : 0;
+	st->saved_pct = st->t_size_bytes ? 100.0 * (double)(st->t_size_bytes -
+					   left) / (double)st->t_size_bytes
+					 : 100.0;
+	if (!left)
+		st->eta_s = 0;
+	else if (st->rate_bps > 0)
+		st->eta_s = (double)left / st->rate_bps;
+}
+
+size_t ckpt_status(struct ckpt_set *s, const char *name,
+		   struct ckpt_status *out, size_t max)
+{
+	struct timespec now, mono;
+	struct pstore_stats ps;
+	size_t n = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	pstore_stats(s->store, &ps);
+	pthread_rwlock_rdlock(&s->lock);
+	for (struct ckpt *c = s->list; c; c = c->next) {
+		if (name && strcmp(c->name, name))
 			continue;
-		strcpy(i->name, c->name);
-		i->t_sec = c->t.tv_sec;
-		i->pause_us = c->pause_us;
-		i->flags = c->flags;
-		i->valid = atomic_load(&c->state) == CKPT_ACTIVE;
-		i->views = atomic_load(&c->views);
-		cobj_table_stats(c->objs, &i->objs);
+		if (n < max) {
+			fill_status(c, &now, (uint64_t)mono.tv_sec * 1000000000u
+				    + (uint64_t)mono.tv_nsec, &out[n]);
+			out[n].store = ps;
+		}
+		n++;
 	}
 	pthread_rwlock_unlock(&s->lock);
 	return n;

@@ -16,10 +16,13 @@
 #include <time.h>
 
 #include "snapshot/cobj.h"
+#include "snapshot/cprog.h"
+#include "snapshot/pstore.h"
 
 struct ckpt_set;
 struct ckpt;
 struct events;
+struct hist;
 
 /* What a full store does (DESIGN.md 8). */
 enum ckpt_on_full {
@@ -35,6 +38,12 @@ struct ckpt_set_opts {
 	uint64_t store_max;	/* disk budget of the store */
 	struct events *events;	/* not owned */
 	const char *root;	/* canonical path of BACKING (for --path) */
+	struct hist *hist;	/* not owned; NULL: no history */
+	/* Called once each checkpoint reaches T, after the writers resumed
+	 * and while it is still listed (take it with ckpt_hold()); it must
+	 * not block, nor take or release checkpoints. */
+	void (*on_reached)(void *arg, struct ckpt *c);
+	void *on_reached_arg;
 };
 
 int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out);
@@ -150,5 +159,34 @@ struct ckpt_info {
 };
 /* Fill up to max infos of active checkpoints; returns how many exist. */
 size_t ckpt_list(struct ckpt_set *s, struct ckpt_info *out, size_t max);
+
+/* One more reference to c (drop it with ckpt_put()). */
+void ckpt_hold(struct ckpt *c);
+/* c's progress: its T size is set by the daemon's walk (cprog.h). */
+struct cprog *ckpt_prog(struct ckpt *c);
+
+/*
+ * Status of a listed checkpoint.  saved bytes are T bytes handed to views,
+ * each once (cobj_note_served), in info.objs.saved_bytes; the store
+ * figures are the tree's store, shared by all its checkpoints.
+ */
+struct ckpt_status {
+	struct ckpt_info info;
+	char state[16];		/* "active", "invalid" */
+	double age_s;		/* since T */
+	enum cprog_tsize tsize;
+	uint64_t t_size_bytes;	/* regular-file bytes of T (tsize DONE) */
+	uint64_t t_files;	/* regular files of T, each inode once */
+	double saved_pct;	/* < 0: T size not known */
+	double rate_bps;	/* saved bytes per second; < 0: unknown */
+	double eta_s;		/* < 0: unknown (no T size or no rate) */
+	struct pstore_stats store;
+};
+/*
+ * Fill up to max statuses of the listed checkpoints called name (all if
+ * NULL), sampling their rates now; returns how many matched.
+ */
+size_t ckpt_status(struct ckpt_set *s, const char *name,
+		   struct ckpt_status *out, size_t max);
 
 #endif

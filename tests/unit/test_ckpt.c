@@ -21,6 +21,7 @@
 #include "snapshot/ckpt.h"
 #include "snapshot/cobj.h"
 #include "snapshot/events.h"
+#include "snapshot/hist.h"
 #include "snapshot/nscap.h"
 
 #define MIB (1024u * 1024u)
@@ -793,4 +794,132 @@ Test(ckpt_stress, take_while_writing, .init = setup, .fini = teardown,
 		     (unsigned long)maxpause);
 	close(x.fd);
 	close(x.ref.fd);
+}
+
+/* ---- status and history ---- */
+
+static struct hist *hs;
+static atomic_int reached_calls;
+
+static void count_reached(void *arg, struct ckpt *c)
+{
+	atomic_fetch_add(&reached_calls, 1);
+}
+
+static void setup_hist(void)
+{
+	struct ckpt_set_opts o = { .block_size = BS, .store_dir = dir,
+				   .store_mem = 16 * MIB,
+				   .store_max = 64 * MIB,
+				   .on_reached = count_reached };
+
+	strcpy(dir, "/tmp/swafs-ckpt-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(evpath, sizeof(evpath), "%s/events.jsonl", dir);
+	cr_assert_eq(events_open(evpath, &ev), 0);
+	cr_assert_eq(hist_open(dir, "/srv/t", 30, time(NULL), &hs), 0);
+	o.events = ev;
+	o.hist = hs;
+	atomic_store(&reached_calls, 0);
+	cr_assert_eq(ckpt_set_create(&o, &s), 0);
+}
+
+static void teardown_hist(void)
+{
+	teardown();
+	hist_close(hs);
+}
+
+struct recs {
+	struct hist_rec r[8];
+	int n;
+};
+
+static int keep_rec(void *arg, const struct hist_rec *r)
+{
+	struct recs *rs = arg;
+
+	if (rs->n < 8)
+		rs->r[rs->n++] = *r;
+	return 0;
+}
+
+Test(ckpt_hist, status_and_history_of_a_save, .init = setup_hist,
+     .fini = teardown_hist)
+{
+	struct ckpt_status st[4];
+	struct cobj_ref r;
+	struct recs rs = { .n = 0 };
+	struct ckpt *c;
+	struct cobj *co;
+	char *log;
+	const char *p;
+	int fd = make_file("f", 4, 'a', &r);
+
+	cr_assert_eq(take("a", 0), 0);
+	cr_assert_eq(atomic_load(&reached_calls), 1);
+	live_write(fd, &r, 1, 'b');
+	c = ckpt_get(s, "a");
+	cprog_set_tsize(ckpt_prog(c), CPROG_DONE, 4 * BS, 1);
+	cr_assert_eq(cobj_get(ckpt_objects(c), &r, &co), 0);
+	cobj_note_served(ckpt_objects(c), co, 0);
+	cr_assert_eq(ckpt_status(s, "nope", st, 4), 0);
+	cr_assert_eq(ckpt_status(s, NULL, st, 4), 1);
+	cr_assert_str_eq(st[0].info.name, "a");
+	cr_assert_str_eq(st[0].state, "active");
+	cr_assert_eq(st[0].t_size_bytes, 4 * BS);
+	cr_assert_eq(st[0].info.objs.saved_bytes, BS);
+	cr_assert_float_eq(st[0].saved_pct, 25.0, 1e-9);
+	cr_assert_eq(st[0].info.objs.held_bytes, BS);
+	cr_assert_eq(st[0].store.raw_bytes, BS);
+	ckpt_put(c);
+	usleep(20000);
+	cr_assert_eq(ckpt_release(s, "a"), 0);
+	cr_assert_eq(hist_read(hs, time(NULL), keep_rec, &rs), 0);
+	cr_assert_eq(rs.n, 1);
+	cr_assert_str_eq(rs.r[0].name, "a");
+	cr_assert_str_eq(rs.r[0].outcome, "released");
+	cr_assert_eq(rs.r[0].captured_bytes, BS);
+	cr_assert_eq(rs.r[0].peak_store_bytes, BS);
+	cr_assert_eq(rs.r[0].saved_bytes, BS);
+	cr_assert_eq(rs.r[0].t_size_bytes, 4 * BS);
+	cr_assert_geq(rs.r[0].duration_s, 0.015);
+	log = slurp(evpath);
+	p = log;
+	cr_assert(next_line_with(&p, "\"event\":\"released\"",
+				 "\"peak_store_bytes\":4096,"), "%s", log);
+	p = log;
+	cr_assert(next_line_with(&p, "\"event\":\"released\"",
+				 "\"duration_s\":0.0"), "%s", log);
+	free(log);
+	close(fd);
+	close(r.fd);
+}
+
+Test(ckpt_hist, failed_and_stopped_are_recorded, .init = setup_hist,
+     .fini = teardown_hist)
+{
+	struct holder h = { 0 };
+	struct recs rs = { .n = 0 };
+	uint64_t pause;
+	pthread_t th;
+
+	pthread_create(&th, NULL, hold, &h);
+	while (!atomic_load(&h.inside))
+		usleep(1000);
+	cr_assert_eq(ckpt_take(s, "late", 0, 20 * 1000000ll, &pause),
+		     -ETIMEDOUT);
+	atomic_store(&h.leave, true);
+	pthread_join(th, NULL);
+	cr_assert_eq(take("left", 0), 0);
+	ckpt_set_free(s);
+	s = NULL;
+	cr_assert_eq(hist_read(hs, time(NULL), keep_rec, &rs), 0);
+	cr_assert_eq(rs.n, 2);
+	cr_assert_str_eq(rs.r[0].name, "late");
+	cr_assert_str_eq(rs.r[0].outcome, "failed");
+	cr_assert_str_eq(rs.r[0].reason, "drain wait exceeded");
+	cr_assert_str_eq(rs.r[1].name, "left");
+	cr_assert_str_eq(rs.r[1].outcome, "stopped");
+	cr_assert_eq(rs.r[1].t_size_bytes, -1, "T size was never counted");
 }
