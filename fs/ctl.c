@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -27,6 +28,7 @@
 #include "fs/view.h"
 #include "snapshot/ctlmsg.h"
 #include "snapshot/events.h"
+#include "snapshot/hist.h"
 #include "snapshot/parse.h"
 
 #define CTL_WAIT_MAX_MS (365ull * 86400 * 1000)
@@ -283,6 +285,144 @@ static void cmd_list(struct conn *c)
 	free(infos);
 }
 
+/* Append " KEY=VALUE" (encoded, see ctlmsg.h) to the record in buf. */
+__attribute__((format(printf, 4, 5)))
+static void kv(char *buf, size_t size, const char *key, const char *fmt, ...)
+{
+	char item[600];
+	va_list ap;
+	int n = snprintf(item, sizeof(item), "%s=", key);
+
+	va_start(ap, fmt);
+	vsnprintf(item + n, sizeof(item) - (size_t)n, fmt, ap);
+	va_end(ap);
+	ctlmsg_add(buf, size, item);
+}
+
+/* Send a record built by kv() (longer than say() takes), as one line. */
+static int send_line(int fd, char *line, size_t size)
+{
+	size_t n = strnlen(line, size - 1);
+
+	line[n++] = '\n';
+	return send(fd, line, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+/* A number, or "null" when v < 0 (not known). */
+static void kv_num(char *buf, size_t size, const char *key, double v,
+		   int prec)
+{
+	if (v < 0)
+		kv(buf, size, key, "null");
+	else
+		kv(buf, size, key, "%.*f", prec, v);
+}
+
+static void say_status(struct conn *c, const struct ckpt_status *st)
+{
+	const struct cobj_stats *o = &st->info.objs;
+	bool known = st->tsize == CPROG_DONE;
+	char line[CTLMSG_MAX] = "";
+
+	kv(line, sizeof(line), "name", "%s", st->info.name);
+	kv(line, sizeof(line), "state", "%s", st->state);
+	kv(line, sizeof(line), "t", "%ld", (long)st->info.t_sec);
+	kv_num(line, sizeof(line), "age_s", st->age_s, 1);
+	kv(line, sizeof(line), "pause_us", "%lu",
+	   (unsigned long)st->info.pause_us);
+	kv(line, sizeof(line), "views", "%u", st->info.views);
+	kv(line, sizeof(line), "t_size_state", "%s",
+	   cprog_tsize_name(st->tsize));
+	kv_num(line, sizeof(line), "t_size_bytes",
+	       known ? (double)st->t_size_bytes : -1, 0);
+	kv_num(line, sizeof(line), "t_files", known ? (double)st->t_files : -1,
+	       0);
+	kv(line, sizeof(line), "saved_bytes", "%lu",
+	   (unsigned long)o->saved_bytes);
+	kv_num(line, sizeof(line), "saved_pct", st->saved_pct, 1);
+	kv(line, sizeof(line), "files_released", "%lu",
+	   (unsigned long)o->released);
+	kv(line, sizeof(line), "captures", "%lu",
+	   (unsigned long)o->captured_blocks);
+	kv(line, sizeof(line), "captured_bytes", "%lu",
+	   (unsigned long)o->captured_bytes);
+	kv(line, sizeof(line), "held_bytes", "%lu", (unsigned long)o->held_bytes);
+	kv(line, sizeof(line), "peak_held_bytes", "%lu",
+	   (unsigned long)o->peak_held_bytes);
+	kv(line, sizeof(line), "store_mem_bytes", "%lu",
+	   (unsigned long)st->store.mem_bytes);
+	kv(line, sizeof(line), "store_disk_bytes", "%lu",
+	   (unsigned long)st->store.disk_bytes);
+	kv(line, sizeof(line), "store_raw_bytes", "%lu",
+	   (unsigned long)st->store.raw_bytes);
+	kv(line, sizeof(line), "store_stored_bytes", "%lu",
+	   (unsigned long)(st->store.mem_bytes + st->store.disk_bytes));
+	kv_num(line, sizeof(line), "rate_bps", st->rate_bps, 0);
+	kv_num(line, sizeof(line), "eta_s", st->eta_s, 0);
+	send_line(c->fd, line, sizeof(line));
+}
+
+/* status [NAME]: one record per checkpoint (fields: README). */
+static void cmd_status(struct conn *c, int argc, char **argv)
+{
+	struct ckpt_status *st;
+	const char *name = argc == 2 ? argv[1] : NULL;
+	size_t n;
+
+	if (argc > 2 || (name && !parse_name_ok(name)))
+		return (void)say(c->fd, "err 2 malformed status request\n");
+	st = calloc(CTL_LIST_MAX, sizeof(*st));
+	if (!st)
+		return (void)say(c->fd, "err 1 out of memory\n");
+	n = ckpt_status(c->ctx->ckpts, name, st, CTL_LIST_MAX);
+	if (n > CTL_LIST_MAX)
+		n = CTL_LIST_MAX;
+	if (name && !n)
+		say(c->fd, "err 1 no checkpoint '%s'\n", name);
+	else
+		say(c->fd, "ok count=%zu\n", n);
+	for (size_t k = 0; k < n; k++)
+		say_status(c, &st[k]);
+	free(st);
+}
+
+static int say_hist(void *arg, const struct hist_rec *r)
+{
+	struct conn *c = arg;
+	char line[CTLMSG_MAX] = "";
+
+	kv(line, sizeof(line), "name", "%s", r->name);
+	kv(line, sizeof(line), "outcome", "%s", r->outcome);
+	kv(line, sizeof(line), "reason", "%s", r->reason);
+	kv(line, sizeof(line), "t", "%ld", (long)r->t);
+	kv(line, sizeof(line), "ended", "%ld", (long)r->ended);
+	kv(line, sizeof(line), "pause_us", "%lu", (unsigned long)r->pause_us);
+	kv_num(line, sizeof(line), "duration_s", r->duration_s, 3);
+	kv(line, sizeof(line), "captured_bytes", "%lu",
+	   (unsigned long)r->captured_bytes);
+	kv(line, sizeof(line), "peak_store_bytes", "%lu",
+	   (unsigned long)r->peak_store_bytes);
+	kv(line, sizeof(line), "files", "%lu", (unsigned long)r->files);
+	kv(line, sizeof(line), "saved_bytes", "%lu",
+	   (unsigned long)r->saved_bytes);
+	kv_num(line, sizeof(line), "t_size_bytes", (double)r->t_size_bytes, 0);
+	kv_num(line, sizeof(line), "t_files", (double)r->t_files, 0);
+	return send_line(c->fd, line, sizeof(line));
+}
+
+/* history: the kept records, oldest first (fields: README). */
+static void cmd_history(struct conn *c, int argc)
+{
+	if (argc != 1)
+		return (void)say(c->fd, "err 2 malformed history request\n");
+	if (!c->ctx->hist)
+		return (void)say(c->fd, "err 1 this mount keeps no history: "
+				 "its store directory could not hold it (see "
+				 "the daemon's warning)\n");
+	if (say(c->fd, "ok\n") == 0)
+		hist_read(c->ctx->hist, time(NULL), say_hist, c);
+}
+
 static void cmd_events(struct conn *c, int argc, char **argv)
 {
 	uint64_t after = 0, follow = 0, last;
@@ -335,6 +475,10 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		cmd_list(c);
 	else if (!strcmp(argv[0], "events"))
 		cmd_events(c, argc, argv);
+	else if (!strcmp(argv[0], "status"))
+		cmd_status(c, argc, argv);
+	else if (!strcmp(argv[0], "history"))
+		cmd_history(c, argc);
 	else
 		say(c->fd, "err 2 unknown request\n");
 }

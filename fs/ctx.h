@@ -16,12 +16,14 @@
 #include "snapshot/ckpt.h"
 
 struct ctl;
+struct hist;
 struct views;
 
 struct fs_ctx {
 	struct ino_table *itab;	/* owns the backing root descriptor */
 	struct ckpt_set *ckpts;	/* checkpoints of this live tree */
 	struct events *events;
+	struct hist *hist;	/* checkpoint history; NULL if unavailable */
 	struct views *views;	/* mounted checkpoint views */
 	uid_t owner;		/* the user who mounted: may change checkpoints */
 	bool allow_other;	/* views are mounted alike */

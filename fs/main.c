@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 #include <grp.h>
 
@@ -24,6 +25,7 @@
 #include "fs/live.h"
 #include "fs/view.h"
 #include "snapshot/events.h"
+#include "snapshot/hist.h"
 #include "snapshot/parse.h"
 #include "snapshot/pstore.h"
 
@@ -42,6 +44,7 @@ struct main_opts {
 	char *store_max;	/* -o store_max=SIZE */
 	char *events;		/* -o events=FILE */
 	char *on_full;		/* -o on_full=POLICY */
+	char *keep_days;	/* -o keep_days=N */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -62,6 +65,7 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("store_max=%s", store_max),
 	MAIN_OPT("events=%s", events),
 	MAIN_OPT("on_full=%s", on_full),
+	MAIN_OPT("keep_days=%s", keep_days),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -111,6 +115,10 @@ static void usage(FILE *f)
 "                         fail-writes (changes that need a capture fail\n"
 "                         with ENOSPC; the checkpoint stays valid)\n"
 "  -o events=FILE         append JSON Lines events to FILE\n"
+"  -o keep_days=N         keep the history of checkpoints (swactl history)\n"
+"                         for N days after each ended, 0 to 36500\n"
+"                         (default 30; 0 keeps none); it lives in the\n"
+"                         store directory, one file per BACKING path\n"
 "\n"
 "Checkpoints and views are driven with swactl(1): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
@@ -241,6 +249,7 @@ struct main_vals {
 	uint64_t store_max;
 	const char *store;
 	enum ckpt_on_full on_full;
+	unsigned keep_days;
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -264,6 +273,14 @@ static int parse_sizes(const struct main_opts *o, struct main_vals *v)
 	    parse_size(o->store_max, 1 << 20, UINT64_MAX, &v->store_max))
 		return fail("invalid option 'store_max=%s': want a size of at "
 			    "least 1M, like 512M or 2G", o->store_max);
+	v->keep_days = HIST_KEEP_DAYS_DEFAULT;
+	if (o->keep_days &&
+	    parse_u64(o->keep_days, 0, HIST_KEEP_DAYS_MAX, &n) == 0)
+		v->keep_days = (unsigned)n;
+	else if (o->keep_days)
+		return fail("invalid option 'keep_days=%s': want a number of "
+			    "days from 0 to %d", o->keep_days,
+			    HIST_KEEP_DAYS_MAX);
 	return 0;
 }
 
@@ -343,6 +360,14 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 		return fail("cannot open events file '%s': %s", o->events,
 			    strerror(-rc));
 	co.events = ctx->events;
+	rc = hist_open(v->store, backing, v->keep_days, time(NULL), &ctx->hist);
+	if (rc < 0)
+		fprintf(stderr, "swafs: warning: no checkpoint history in '%s': "
+			"%s\n", v->store, rc == -EPERM ? "its history file is "
+			"not a regular file of ours" : strerror(-rc));
+	co.hist = ctx->hist;
+	co.on_reached = views_on_reached;
+	co.on_reached_arg = ctx;
 	if (pstore_clean_stale(v->store, &stale) == 0 && stale) {
 		fprintf(stderr, "swafs: removed %u stale store(s) left in '%s' "
 			"by a daemon that died\n", stale, v->store);
@@ -364,6 +389,7 @@ static bool teardown_engine(struct fs_ctx *ctx)
 	if (!views_free(ctx->views))
 		return false;
 	ckpt_set_free(ctx->ckpts);
+	hist_close(ctx->hist);
 	events_close(ctx->events);
 	return true;
 }
@@ -580,6 +606,7 @@ out:
 	free(o.store_max);
 	free(o.events);
 	free(o.on_full);
+	free(o.keep_days);
 	fuse_opt_free_args(&args);
 	return rc;
 }

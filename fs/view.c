@@ -8,6 +8,7 @@
  * appeared meanwhile, the pre-image is used.  Views are mounted read-only,
  * so the kernel refuses every modifying call with EROFS (G6).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,8 +62,10 @@ enum vscope { VS_ALL, VS_ANCESTOR, VS_HIDDEN };
 
 struct views {
 	pthread_mutex_t lock;
-	pthread_cond_t gone;		/* a view left the list */
+	pthread_cond_t gone;		/* a view or a T size walk ended */
 	struct view *list;		/* lock */
+	unsigned walks;			/* lock: T size walks running */
+	atomic_bool stopping;		/* the walks must end */
 };
 
 /* An open file of a view. */
@@ -988,19 +993,25 @@ static int view_session(struct view *v, const char *name)
 	return 0;
 }
 
-static int view_setup(struct fs_ctx *live, struct view *v, const char *name)
+/* The view's own inode table over the live tree's root. */
+static int view_table(struct fs_ctx *live, struct view *v, unsigned fds)
 {
 	int fd = fcntl(ino_table_root_fd(live->itab), F_DUPFD_CLOEXEC, 0);
 	int rc;
 
 	if (fd < 0)
 		return -errno;
-	rc = ino_table_create(fd, VIEW_FD_CACHE, &v->itab);
-	if (rc < 0) {
+	rc = ino_table_create(fd, fds, &v->itab);
+	if (rc < 0)
 		close(fd);
-		return rc;
-	}
-	return view_session(v, name);
+	return rc;
+}
+
+static int view_setup(struct fs_ctx *live, struct view *v, const char *name)
+{
+	int rc = view_table(live, v, VIEW_FD_CACHE);
+
+	return rc < 0 ? rc : view_session(v, name);
 }
 
 static bool view_busy_locked(struct views *vs, const char *dir)
@@ -1090,13 +1101,15 @@ bool views_free(struct views *vs)
 		return true;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += 5;
+	atomic_store(&vs->stopping, true);
 	pthread_mutex_lock(&vs->lock);
 	for (struct view *v = vs->list; v; v = v->next)
 		umount2(v->dir, MNT_DETACH);
-	while (vs->list && pthread_cond_timedwait(&vs->gone, &vs->lock,
-						  &deadline) != ETIMEDOUT)
+	while ((vs->list || vs->walks) &&
+	       pthread_cond_timedwait(&vs->gone, &vs->lock, &deadline) !=
+	       ETIMEDOUT)
 		;
-	if (vs->list) {
+	if (vs->list || vs->walks) {
 		pthread_mutex_unlock(&vs->lock);
 		return false;	/* view threads still use vs: leave it */
 	}
@@ -1105,4 +1118,215 @@ bool views_free(struct views *vs)
 	pthread_mutex_destroy(&vs->lock);
 	free(vs);
 	return true;
+}
+
+/*
+ * T size: a low-priority walk, started after T, of the T namespace exactly
+ * as a view shows it (a view without a FUSE session, using the view's own
+ * lookup, listing and validated attributes), adding up the T sizes of
+ * regular files, each inode once.  Taking the checkpoint walks nothing
+ * (G7).  The walk holds one descriptor per cached inode of its own small
+ * table (TSIZE_FDS) plus the directory it reads; it ends early when the
+ * checkpoint is no longer usable or the live tree goes away.
+ */
+#define TSIZE_FDS 32
+#define TSIZE_DEPTH_MAX 4096
+
+struct tlink {
+	ino_t ino;
+	uint64_t size;
+};
+
+struct tsize {
+	struct view *v;			/* headless */
+	uint64_t bytes, files;		/* files with one link */
+	struct tlink *links;		/* files with several: counted once */
+	size_t nlinks, cap;
+};
+
+static bool tsize_stopped(struct tsize *w)
+{
+	return atomic_load(&w->v->vs->stopping) || !ckpt_usable(w->v->ck);
+}
+
+static int tsize_file(struct tsize *w, const struct stat *st)
+{
+	struct tlink *n;
+
+	if (st->st_nlink <= 1) {
+		w->bytes += (uint64_t)st->st_size;
+		w->files++;
+		return 0;
+	}
+	if (w->nlinks == w->cap) {
+		n = realloc(w->links, (w->cap * 2 + 64) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		w->links = n;
+		w->cap = w->cap * 2 + 64;
+	}
+	w->links[w->nlinks++] = (struct tlink){ st->st_ino,
+						(uint64_t)st->st_size };
+	return 0;
+}
+
+static int tlink_cmp(const void *a, const void *b)
+{
+	ino_t x = ((const struct tlink *)a)->ino;
+	ino_t y = ((const struct tlink *)b)->ino;
+
+	return x < y ? -1 : x > y;
+}
+
+static void tsize_links(struct tsize *w)
+{
+	qsort(w->links, w->nlinks, sizeof(*w->links), tlink_cmp);
+	for (size_t k = 0; k < w->nlinks; k++)
+		if (k == 0 || w->links[k].ino != w->links[k - 1].ino) {
+			w->bytes += w->links[k].size;
+			w->files++;
+		}
+}
+
+static int tsize_dir(struct tsize *w, struct ino *dir, unsigned depth);
+
+static int tsize_entry(struct tsize *w, struct ino *dir,
+		       const struct nsent *e, unsigned depth)
+{
+	struct view *v = w->v;
+	char child[PATH_MAX];
+	struct stat st;
+	struct ino *i;
+	int rc;
+
+	if (e->type != DT_UNKNOWN && e->type != DT_REG && e->type != DT_DIR)
+		return 0;
+	if (view_scope(v, dir, e->name, child, sizeof(child)) == VS_HIDDEN)
+		return 0;
+	rc = view_resolve_scoped(v, dir, e->name, &i);
+	if (rc < 0)
+		return rc;
+	rc = view_tstat(v, i, &st);
+	if (rc == 0 && S_ISREG(st.st_mode))
+		rc = tsize_file(w, &st);
+	else if (rc == 0 && S_ISDIR(st.st_mode))
+		rc = tsize_dir(w, i, depth + 1);
+	ino_forget(v->itab, i, 1);
+	return rc;
+}
+
+static int tsize_dir(struct tsize *w, struct ino *dir, unsigned depth)
+{
+	struct nsent e;
+	struct vdir vd;
+	int rc;
+
+	if (depth > TSIZE_DEPTH_MAX)
+		return -ELOOP;
+	rc = view_list(w->v, dir, &vd);
+	if (rc < 0)
+		return rc;
+	for (size_t k = 0; rc == 0 && k < nsdir_count(vd.d); k++) {
+		nsdir_entry(vd.d, k, &e);
+		rc = tsize_stopped(w) ? -ECANCELED
+				      : tsize_entry(w, dir, &e, depth);
+	}
+	if (vd.owned)
+		nsdir_free(vd.d);
+	return rc;
+}
+
+/* A view of ck with no session: the walk's lookups and listings. */
+static int view_headless(struct fs_ctx *live, struct ckpt *ck,
+			 struct view **out)
+{
+	struct view *v = calloc(1, sizeof(*v));
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	v->vs = live->views;
+	v->live = live;
+	v->ck = ck;
+	v->objs = ckpt_objects(ck);
+	pthread_mutex_init(&v->anc_lock, NULL);
+	rc = view_table(live, v, TSIZE_FDS);
+	if (rc == 0 && !ckpt_unscoped(ck))
+		rc = anc_add(v, ino_root(v->itab), "");
+	if (rc < 0) {
+		view_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+static void tsize_walk(struct fs_ctx *live, struct ckpt *ck)
+{
+	struct cprog *p = ckpt_prog(ck);
+	struct tsize w = { 0 };
+	int rc;
+
+	/* the save and the live tree come first */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, gettid(),
+		3 << 13 /* IOPRIO_CLASS_IDLE */);
+	rc = view_headless(live, ck, &w.v);
+	if (rc < 0) {
+		cprog_set_tsize(p, CPROG_FAILED, 0, 0);
+		ckpt_put(ck);
+		return;
+	}
+	rc = tsize_dir(&w, ino_root(w.v->itab), 0);
+	tsize_links(&w);
+	cprog_set_tsize(p, rc == 0 ? CPROG_DONE : rc == -ECANCELED ?
+			CPROG_STOPPED : CPROG_FAILED, w.bytes, w.files);
+	free(w.links);
+	view_free(w.v);		/* drops the walk's reference to ck */
+}
+
+struct tsize_start {
+	struct fs_ctx *live;
+	struct ckpt *ck;
+};
+
+static void *tsize_thread(void *arg)
+{
+	struct tsize_start *a = arg;
+	struct views *vs = a->live->views;
+
+	tsize_walk(a->live, a->ck);
+	free(a);
+	pthread_mutex_lock(&vs->lock);
+	vs->walks--;
+	pthread_cond_broadcast(&vs->gone);
+	pthread_mutex_unlock(&vs->lock);
+	return NULL;
+}
+
+void views_on_reached(void *arg, struct ckpt *ck)
+{
+	struct tsize_start *a = malloc(sizeof(*a));
+	struct fs_ctx *live = arg;
+	pthread_t t;
+
+	if (!a) {
+		cprog_set_tsize(ckpt_prog(ck), CPROG_FAILED, 0, 0);
+		return;
+	}
+	ckpt_hold(ck);
+	*a = (struct tsize_start){ live, ck };
+	pthread_mutex_lock(&live->views->lock);
+	live->views->walks++;
+	pthread_mutex_unlock(&live->views->lock);
+	if (pthread_create(&t, NULL, tsize_thread, a) == 0) {
+		pthread_detach(t);
+		return;
+	}
+	pthread_mutex_lock(&live->views->lock);
+	live->views->walks--;
+	pthread_mutex_unlock(&live->views->lock);
+	cprog_set_tsize(ckpt_prog(ck), CPROG_FAILED, 0, 0);
+	ckpt_put(ck);
+	free(a);
 }

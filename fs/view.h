@@ -27,4 +27,11 @@ bool views_free(struct views *vs);
  */
 int view_mount(struct fs_ctx *live, const char *name, const char *dir);
 
+/*
+ * ckpt_set_opts.on_reached, arg the live tree's fs_ctx: start the
+ * low-priority walk that counts the T size of checkpoint ck (cprog.h) as
+ * its views will show it.  views_free() stops and waits for the walks.
+ */
+void views_on_reached(void *arg, struct ckpt *ck);
+
 #endif

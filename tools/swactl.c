@@ -16,6 +16,7 @@
 
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
+#include "tools/report.h"
 #include "tools/take.h"
 
 #define SWACTL_VERSION "0.1.0"
@@ -45,6 +46,14 @@ static const char usage_text[] =
 "  release MNT NAME      release checkpoint NAME now\n"
 "  list MNT [--json]     list the checkpoints of MNT\n"
 "  events MNT [--follow] print the mount's events (JSON Lines)\n"
+"  status MNT [NAME] [--json|--watch]\n"
+"      progress of the checkpoints (or of NAME): state, age, T size,\n"
+"      bytes saved so far, files released, store use, rate and ETA.\n"
+"      --watch (a terminal only) redraws a progress bar every second\n"
+"      until the checkpoint ends or ^C; --json prints a JSON array.\n"
+"      An unknown NAME exits 1.\n"
+"  history MNT [--json]  checkpoints that ended or failed, kept for the\n"
+"      mount's keep_days (outcome, duration, bytes captured, peak store)\n"
 "\n"
 "Names match [A-Za-z0-9._-]{1,64}.  Exit status: 0 done, 1 failed,\n"
 "2 usage error, 3 wait time exceeded.\n";
@@ -361,7 +370,8 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "checkpoint", cmd_checkpoint }, { "mount", cmd_mount },
 		{ "release", cmd_release }, { "list", cmd_list },
-		{ "events", cmd_events },
+		{ "events", cmd_events }, { "status", report_status },
+		{ "history", report_history },
 	};
 
 	if (argc < 2)
