@@ -1127,10 +1127,13 @@ bool views_free(struct views *vs)
  * regular files, each inode once.  Taking the checkpoint walks nothing
  * (G7).  The walk holds one descriptor per cached inode of its own small
  * table (TSIZE_FDS) plus the directory it reads; it ends early when the
- * checkpoint is no longer usable or the live tree goes away.
+ * checkpoint is no longer usable or the live tree goes away.  It starts a
+ * moment after T (TSIZE_GRACE_MS): the writers the drain held all resume
+ * at T and take their first captures then; the walk lets that burst pass.
  */
 #define TSIZE_FDS 32
 #define TSIZE_DEPTH_MAX 4096
+#define TSIZE_GRACE_MS 1000
 
 struct tlink {
 	ino_t ino;
@@ -1272,6 +1275,9 @@ static void tsize_walk(struct fs_ctx *live, struct ckpt *ck)
 	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, gettid(),
 		3 << 13 /* IOPRIO_CLASS_IDLE */);
 	rc = view_headless(live, ck, &w.v);
+	for (int k = 0; rc == 0 && k < TSIZE_GRACE_MS / 50 &&
+			!tsize_stopped(&w); k++)
+		usleep(50000);
 	if (rc < 0) {
 		cprog_set_tsize(p, CPROG_FAILED, 0, 0);
 		ckpt_put(ck);

@@ -108,10 +108,12 @@ double cprog_rate(struct cprog *p, uint64_t now_ns, uint64_t saved,
 
 	pthread_mutex_lock(&p->lock);
 	b = base_locked(p, now_ns);
-	if (b >= 0 && saved >= p->saved[b])
+	if (!first_ns)
+		rate = -1;	/* the save has not begun */
+	else if (b >= 0 && saved >= p->saved[b])
 		rate = (double)(saved - p->saved[b]) * NS /
 		       (double)(now_ns - p->at[b]);
-	else if (first_ns && now_ns > first_ns)
+	else if (now_ns > first_ns)
 		rate = (double)saved * NS / (double)(now_ns - first_ns);
 	push_locked(p, now_ns, saved);
 	pthread_mutex_unlock(&p->lock);

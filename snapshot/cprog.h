@@ -40,7 +40,8 @@ const char *cprog_tsize_name(enum cprog_tsize st);
  * and return the save rate in bytes per second: over the last
  * CPROG_RATE_WINDOW_S seconds of earlier samples when there are any at
  * least a second old, else since first_ns (the first byte served; 0:
- * none yet).  Returns -1 when there is nothing to measure from.
+ * none yet).  Returns -1 before the first byte was served and when
+ * there is nothing to measure from.
  */
 double cprog_rate(struct cprog *p, uint64_t now_ns, uint64_t saved,
 		  uint64_t first_ns);

@@ -39,6 +39,7 @@ Test(cprog, rate_unknown_without_reads, .init = setup, .fini = teardown)
 {
 	cr_assert_lt(cprog_rate(p, 100 * S, 0, 0), 0);
 	cr_assert_lt(cprog_rate(p, 100 * S + S / 2, 0, 0), 0);
+	cr_assert_lt(cprog_rate(p, 105 * S, 0, 0), 0, "a rate of nothing");
 }
 
 Test(cprog, rate_since_first_read, .init = setup, .fini = teardown)
