@@ -262,7 +262,7 @@ static void print_status(const struct rec *r)
 /* One line: name [#####.....] 42% 1.2 GiB/2.9 GiB  85 MiB/s  ETA 0:21 ... */
 static void print_bar(const struct rec *r)
 {
-	char bar[21], a[32], b[32], c[32], d[32];
+	char bar[21], a[32], b[32], c[32], d[32], e[32];
 	double pct = num(r, "saved_pct");
 	int fill = pct < 0 ? 0 : (int)(pct / 5);
 
@@ -282,7 +282,7 @@ static void print_bar(const struct rec *r)
 				       : "?",
 	       num(r, "eta_s") >= 0 ? duration(num(r, "eta_s"), d, sizeof(d))
 				    : "?",
-	       bytes(num(r, "store_stored_bytes"), a, sizeof(a)));
+	       bytes(num(r, "store_stored_bytes"), e, sizeof(e)));
 }
 
 /* ---- status --watch ---- */
