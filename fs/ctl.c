@@ -78,16 +78,14 @@ static ssize_t read_line(int fd, char *buf, size_t size)
 	size_t n = 0;
 
 	while (n < size - 1) {
-		ssize_t r = recv(fd, buf + n, size - 1 - n, 0);
+		ssize_t r = recv(fd, buf + n, size - 1 - n, 0), len;
 
 		if (r <= 0)
 			return -1;
 		n += (size_t)r;
-		buf[n] = '\0';
-		if (memchr(buf, '\n', n)) {
-			*strchr(buf, '\n') = '\0';
-			return (ssize_t)strlen(buf);
-		}
+		len = ctlmsg_frame(buf, n);
+		if (len != -EAGAIN)
+			return len < 0 ? -1 : len;
 	}
 	return -1;	/* longer than the protocol allows */
 }
