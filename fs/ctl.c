@@ -337,6 +337,20 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		say(c->fd, "err 2 unknown request\n");
 }
 
+/*
+ * The client closed its socket before we got to its request: swactl gave
+ * up waiting (a stopped or busy daemon) and said the request failed, so
+ * carrying it out now would contradict what the user was told.  (POLLHUP
+ * means both directions are shut: a client that only shut its sending
+ * side still waits for the answer.)
+ */
+static bool client_gone(int fd)
+{
+	struct pollfd p = { .fd = fd };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
@@ -344,9 +358,10 @@ static void *conn_thread(void *arg)
 	int argc;
 
 	if (line && read_line(c->fd, line, CTLMSG_MAX) > 0 &&
-	    (argc = ctlmsg_parse(line, argv)) > 0)
-		dispatch(c, argc, argv);
-	else
+	    (argc = ctlmsg_parse(line, argv)) > 0) {
+		if (!client_gone(c->fd))
+			dispatch(c, argc, argv);
+	} else
 		say(c->fd, "err 2 malformed request\n");
 	free(line);
 	close(c->fd);
