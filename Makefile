@@ -28,9 +28,19 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 SAN_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/unit-san/%)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# libFuzzer harnesses (tests/fuzz/); each links the modules it reaches
+FUZZ_CC    ?= clang-14
+FUZZ_SECS  ?= 120
+FUZZ_SMOKE ?= 15
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+
 BINS := bin/swafs bin/swactl
 
-.PHONY: all deps test check unit unit-san integration demo bench install clean
+.PHONY: all deps test check unit unit-san fuzz fuzz-build fuzz-smoke integration \
+	demo bench install clean
 all: $(BINS)
 
 deps:
@@ -70,12 +80,32 @@ unit-san: $(SAN_BINS)
 
 check: unit unit-san
 
+build/fuzz/fuzz_ctlmsg: snapshot/ctlmsg.c snapshot/parse.c
+build/fuzz/fuzz_pstore: snapshot/pstore.c
+build/fuzz/%: tests/fuzz/%.c $(HDRS)
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	@$(FUZZ_CC) -std=gnu17 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+		-pthread -I. $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) \
+		$(PKG_LIBS) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# FUZZ_SECS seconds per harness, from an empty corpus; nonzero on a crash
+fuzz: $(FUZZ_BINS)
+	@bash scripts/fuzz.sh $(FUZZ_SECS) $^
+
+# a short run that keeps the harnesses building and working (make test)
+fuzz-smoke: $(FUZZ_BINS)
+	@bash scripts/fuzz.sh $(FUZZ_SMOKE) $^
+
 integration: $(BINS)
 	bash tests/integration/run.sh
 
 test: deps
 	$(MAKE) all
 	$(MAKE) check
+	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 
 demo: deps

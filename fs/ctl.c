@@ -80,16 +80,14 @@ static ssize_t read_line(int fd, char *buf, size_t size)
 	size_t n = 0;
 
 	while (n < size - 1) {
-		ssize_t r = recv(fd, buf + n, size - 1 - n, 0);
+		ssize_t r = recv(fd, buf + n, size - 1 - n, 0), len;
 
 		if (r <= 0)
 			return -1;
 		n += (size_t)r;
-		buf[n] = '\0';
-		if (memchr(buf, '\n', n)) {
-			*strchr(buf, '\n') = '\0';
-			return (ssize_t)strlen(buf);
-		}
+		len = ctlmsg_frame(buf, n);
+		if (len != -EAGAIN)
+			return len < 0 ? -1 : len;
 	}
 	return -1;	/* longer than the protocol allows */
 }
@@ -483,6 +481,20 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		say(c->fd, "err 2 unknown request\n");
 }
 
+/*
+ * The client closed its socket before we got to its request: swactl gave
+ * up waiting (a stopped or busy daemon) and said the request failed, so
+ * carrying it out now would contradict what the user was told.  (POLLHUP
+ * means both directions are shut: a client that only shut its sending
+ * side still waits for the answer.)
+ */
+static bool client_gone(int fd)
+{
+	struct pollfd p = { .fd = fd };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
@@ -490,9 +502,10 @@ static void *conn_thread(void *arg)
 	int argc;
 
 	if (line && read_line(c->fd, line, CTLMSG_MAX) > 0 &&
-	    (argc = ctlmsg_parse(line, argv)) > 0)
-		dispatch(c, argc, argv);
-	else
+	    (argc = ctlmsg_parse(line, argv)) > 0) {
+		if (!client_gone(c->fd))
+			dispatch(c, argc, argv);
+	} else
 		say(c->fd, "err 2 malformed request\n");
 	free(line);
 	close(c->fd);

@@ -250,6 +250,7 @@ struct main_vals {
 	const char *store;
 	enum ckpt_on_full on_full;
 	unsigned keep_days;
+	unsigned stale;		/* stale stores removed at mount */
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -342,7 +343,23 @@ static int check_store(const char *store, const char *backing,
 	return 0;
 }
 
-/* The checkpoint engine: events, stale-store cleanup, store, views. */
+/*
+ * Remove the stores of daemons that died, before daemonizing so that the
+ * message reaches whoever mounts (stderr is /dev/null afterwards).
+ */
+static void clean_stale(struct main_vals *v)
+{
+	int rc = pstore_clean_stale(v->store, &v->stale);
+
+	if (v->stale)
+		fprintf(stderr, "swafs: removed %u stale store(s) left in '%s' "
+			"by a daemon that died\n", v->stale, v->store);
+	if (rc < 0)
+		fprintf(stderr, "swafs: warning: cannot remove every stale "
+			"store in '%s': %s\n", v->store, strerror(-rc));
+}
+
+/* The checkpoint engine: events, store, views. */
 static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 			const char *backing, struct fs_ctx *ctx)
 {
@@ -352,7 +369,6 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 				    .store_dir = v->store,
 				    .store_mem = v->store_mem,
 				    .store_max = v->store_max };
-	unsigned stale = 0;
 	int rc;
 
 	rc = events_open(o->events, &ctx->events);
@@ -368,11 +384,9 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 	co.hist = ctx->hist;
 	co.on_reached = views_on_reached;
 	co.on_reached_arg = ctx;
-	if (pstore_clean_stale(v->store, &stale) == 0 && stale) {
-		fprintf(stderr, "swafs: removed %u stale store(s) left in '%s' "
-			"by a daemon that died\n", stale, v->store);
-		events_emit(ctx->events, "store-cleaned", "\"stale\":%u", stale);
-	}
+	if (v->stale)
+		events_emit(ctx->events, "store-cleaned", "\"stale\":%u",
+			    v->stale);
 	rc = ckpt_set_create(&co, &ctx->ckpts);
 	if (rc == 0)
 		rc = views_create(&ctx->views);
@@ -590,6 +604,7 @@ int main(int argc, char *argv[])
 		ino_table_free(ctx.itab);
 		goto out;
 	}
+	clean_stale(&vals);
 	rc = run_session(&args, &co, &ctx, mnt, backing, &o, &vals);
 	if (teardown_engine(&ctx))
 		ino_table_free(ctx.itab);

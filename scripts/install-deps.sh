@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what swafs needs to build, test, demo and benchmark, with apt-get.
+# Install what swafs needs to build, test, fuzz, demo and benchmark, with
+# apt-get (clang-14 and libclang-rt-14-dev: libFuzzer for make fuzz).
 # Only missing packages are installed, so a second run costs one dpkg query.
 set -eu
 
@@ -8,6 +9,7 @@ pkgs=(
 	fuse3 libfuse3-dev libxxhash-dev liblz4-dev libcriterion-dev
 	attr acl rsync fio python3 sqlite3 tar coreutils util-linux
 	btrfs-progs
+	clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -51,6 +51,18 @@ static int decode(char *s)
 	return 0;
 }
 
+ssize_t ctlmsg_frame(char *buf, size_t n)
+{
+	char *nl = memchr(buf, '\n', n);
+
+	if (!nl)
+		return -EAGAIN;
+	if (memchr(buf, '\0', (size_t)(nl - buf)))
+		return -EINVAL;
+	*nl = '\0';
+	return nl - buf;
+}
+
 int ctlmsg_parse(char *line, char *argv[CTLMSG_ARGS])
 {
 	int n = 0;

@@ -18,6 +18,14 @@
 #define CTLMSG_ARGS 48
 
 /*
+ * Find the end of the request line among the n bytes received so far in
+ * buf.  Returns the line's length with its '\n' replaced by a NUL,
+ * -EAGAIN when no '\n' came yet, or -EINVAL when a NUL byte comes before
+ * the '\n' (it would cut the line short unseen).
+ */
+ssize_t ctlmsg_frame(char *buf, size_t n);
+
+/*
  * Split and decode a request line (without its newline) in place.  Returns
  * the number of arguments (verb included) stored in argv, or -EINVAL for a
  * malformed line (empty, too many arguments, bad escape, NUL byte).

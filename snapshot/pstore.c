@@ -226,19 +226,19 @@ static bool rec_hdr_ok(const struct pstore_rec_hdr *h, uint32_t size,
 	return h->flags == PSTORE_F_LZ4 && h->stored_len < raw_len;
 }
 
-/*
- * Check the record rec[0, size) that should hold raw_len original bytes and
- * decode it into buf (room for raw_len).  Returns 0 or -EIO.
- */
-static int rec_decode(const uint8_t *rec, uint32_t size, uint32_t raw_len,
+int pstore_rec_decode(const void *rec, size_t size, uint32_t raw_len,
 		      void *buf)
 {
-	const uint8_t *pay = rec + PSTORE_REC_HDR_SIZE;
+	const uint8_t *pay = (const uint8_t *)rec + PSTORE_REC_HDR_SIZE;
 	struct pstore_rec_hdr h;
 	int n;
 
+	if (size < PSTORE_REC_HDR_SIZE ||
+	    size > PSTORE_REC_HDR_SIZE + PSTORE_REC_MAX ||
+	    raw_len > PSTORE_REC_MAX)
+		return -EIO;
 	rec_hdr_read(rec, &h);
-	if (!rec_hdr_ok(&h, size, raw_len))
+	if (!rec_hdr_ok(&h, (uint32_t)size, raw_len))
 		return -EIO;
 	if (XXH64(pay, h.stored_len, 0) != h.xxh64)
 		return -EIO;
@@ -692,13 +692,14 @@ static int get_read(const struct pstore_pin *p, void *buf)
 	int rc;
 
 	if (p->mrec)
-		return rec_decode(p->mrec->rec, p->size, p->raw_len, buf);
+		return pstore_rec_decode(p->mrec->rec, p->size, p->raw_len,
+					 buf);
 	rec = malloc(p->size);
 	if (!rec)
 		return -ENOMEM;
 	rc = pread_full(p->seg->fd, rec, p->size, p->off);
 	if (rc == 0)
-		rc = rec_decode(rec, p->size, p->raw_len, buf);
+		rc = pstore_rec_decode(rec, p->size, p->raw_len, buf);
 	free(rec);
 	return rc;
 }

@@ -143,6 +143,15 @@ void pstore_stats(struct pstore *ps, struct pstore_stats *out);
  */
 int pstore_clean_stale(const char *dir, unsigned *removed);
 
+/*
+ * Check one stored record rec[0, size) (the format above) that should hold
+ * raw_len original bytes and decode it into buf (room for raw_len): the
+ * header checks, XXH64 and lz4 that every pstore_get runs.  Any size and
+ * any bytes are safe to give.  Returns 0 or -EIO.
+ */
+int pstore_rec_decode(const void *rec, size_t size, uint32_t raw_len,
+		      void *buf);
+
 /* The private directory; owned by ps, valid until pstore_free(). */
 const char *pstore_path(const struct pstore *ps);
 

@@ -2,15 +2,56 @@
  * ctlclient.c - control socket client.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "snapshot/ctlmsg.h"
+#include "snapshot/parse.h"
 #include "tools/ctlclient.h"
+
+#define CTL_TIMEOUT_MAX (365.0 * 86400)
+
+static double reply_timeout = CTL_TIMEOUT_DEFAULT;
+static double last_bound;	/* named in a timeout message */
+static char last_mnt[256];
+
+int ctl_timeout_load(void)
+{
+	const char *s = getenv("SWACTL_TIMEOUT");
+	double v;
+
+	if (!s)
+		return 0;
+	if (parse_secs(s, CTL_TIMEOUT_MAX, &v) < 0)
+		return -EINVAL;
+	reply_timeout = v;
+	return 0;
+}
+
+double ctl_timeout(void)
+{
+	return reply_timeout;
+}
+
+void ctl_set_timeout(int fd, double extra)
+{
+	double t = extra < 0 || reply_timeout == 0 ? 0 : reply_timeout + extra;
+	struct timeval tv = { .tv_sec = (time_t)t,
+			      .tv_usec = (suseconds_t)((t - (time_t)t) * 1e6) };
+
+	if (t > 0 && !tv.tv_sec && !tv.tv_usec)
+		tv.tv_usec = 1;	/* zero would mean no bound */
+	last_bound = t;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
 
 static int try_connect(const char *path)
 {
@@ -35,23 +76,26 @@ static int try_connect(const char *path)
 int ctl_connect(const char *mnt, char *why, size_t size)
 {
 	char path[128];
-	struct stat st;
+	struct statx stx;
+	dev_t dev;
 	int fd;
 
-	if (stat(mnt, &st) < 0) {
+	/* cached attributes: no request to a daemon that may not answer */
+	if (statx(AT_FDCWD, mnt, AT_STATX_DONT_SYNC, STATX_TYPE, &stx) < 0) {
 		snprintf(why, size, "cannot access '%s': %s", mnt,
 			 strerror(errno));
 		return -errno;
 	}
-	if (!S_ISDIR(st.st_mode)) {
+	if (!S_ISDIR(stx.stx_mode)) {
 		snprintf(why, size, "'%s' is not a directory", mnt);
 		return -ENOTDIR;
 	}
+	dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	/* a root daemon listens under /run, a user's under /tmp */
-	ctlmsg_socket_path(st.st_dev, 0, path, sizeof(path));
+	ctlmsg_socket_path(dev, 0, path, sizeof(path));
 	fd = try_connect(path);
 	if (fd < 0) {
-		ctlmsg_socket_path(st.st_dev, getuid(), path, sizeof(path));
+		ctlmsg_socket_path(dev, getuid(), path, sizeof(path));
 		fd = try_connect(path);
 	}
 	if (fd < 0) {
@@ -59,6 +103,8 @@ int ctl_connect(const char *mnt, char *why, size_t size)
 			 "answers for it)", mnt);
 		return -ENOTCONN;
 	}
+	snprintf(last_mnt, sizeof(last_mnt), "%s", mnt);
+	ctl_set_timeout(fd, 0);
 	return fd;
 }
 
@@ -106,15 +152,27 @@ int ctl_parse_status(const char *line, const char *who, char *rest,
 	return 1;
 }
 
+int ctl_read_line(FILE *f, const char *who, char *line, size_t size)
+{
+	if (fgets(line, (int)size, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		return 0;
+	}
+	if (ferror(f) && (errno == EAGAIN || errno == EWOULDBLOCK))
+		fprintf(stderr, "swactl: no answer from the daemon of '%s' "
+			"within %g s (SWACTL_TIMEOUT)\n", who ? who : last_mnt,
+			last_bound);
+	else
+		fprintf(stderr, "swactl: %s%sthe daemon closed the connection "
+			"without an answer\n", who ? who : "", who ? ": " : "");
+	return 1;
+}
+
 int ctl_status(FILE *f, const char *who, char *rest, size_t size)
 {
 	char line[1024];
 
-	if (!fgets(line, sizeof(line), f)) {
-		fprintf(stderr, "swactl: %s%sthe daemon closed the connection "
-			"without an answer\n", who ? who : "", who ? ": " : "");
+	if (ctl_read_line(f, who, line, sizeof(line)))
 		return 1;
-	}
-	line[strcspn(line, "\n")] = '\0';
 	return ctl_parse_status(line, who, rest, size);
 }

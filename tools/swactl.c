@@ -56,7 +56,11 @@ static const char usage_text[] =
 "      mount's keep_days (outcome, duration, bytes captured, peak store)\n"
 "\n"
 "Names match [A-Za-z0-9._-]{1,64}.  Exit status: 0 done, 1 failed,\n"
-"2 usage error, 3 wait time exceeded.\n";
+"2 usage error, 3 wait time exceeded.\n"
+"\n"
+"SWACTL_TIMEOUT=SECS: how long the daemon may take to answer (default 10,\n"
+"beyond a checkpoint's --wait; 0: no limit); a daemon that does not\n"
+"answer in time is a failure (exit 1).\n";
 
 __attribute__((format(printf, 1, 2)))
 static int usage_error(const char *fmt, ...)
@@ -355,6 +359,8 @@ static int cmd_events(int argc, char **argv)
 	if (!f)
 		return 1;
 	rc = ctl_status(f, NULL, rest, sizeof(rest));
+	if (follow)
+		ctl_set_timeout(fileno(f), -1);	/* events come when they come */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (rc == 0 && fgets(line, sizeof(line), f))
 		fputs(line, stdout);
@@ -384,6 +390,9 @@ int main(int argc, char **argv)
 		printf("swactl %s\n", SWACTL_VERSION);
 		return 0;
 	}
+	if (ctl_timeout_load() < 0)
+		return usage_error("invalid SWACTL_TIMEOUT '%s': want seconds",
+				   printable(getenv("SWACTL_TIMEOUT")));
 	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
 		if (!strcmp(argv[1], cmds[k].name))
 			return cmds[k].fn(argc - 1, argv + 1);

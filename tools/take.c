@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tools/ctlclient.h"
@@ -54,8 +56,13 @@ static void scope_rel(const char *mnt, const char *path, char *out,
 		out[n - 1] = '\0';
 }
 
-/* Dirty pages of shared writable mmaps reach the daemon before the drain. */
-static void flush_mmaps(const char *mnt)
+/* Seconds the daemon may spend on r beyond the reply timeout; -1: any. */
+static double wait_secs(const struct take_req *r)
+{
+	return strcmp(r->wait, "nomax") ? strtod(r->wait, NULL) / 1000 : -1;
+}
+
+static void *syncfs_main(void *mnt)
 {
 	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -63,6 +70,43 @@ static void flush_mmaps(const char *mnt)
 		syncfs(fd);
 		close(fd);
 	}
+	return NULL;
+}
+
+/*
+ * Dirty pages of shared writable mmaps reach the daemon before the drain.
+ * A daemon that does not answer would hold syncfs forever: it gets the
+ * reply timeout plus the drain wait, then the checkpoint fails (returning
+ * from main ends the thread still stuck in the kernel).
+ */
+static int flush_mmaps(const struct take_req *r, const char *mnt)
+{
+	double limit = ctl_timeout() == 0 || wait_secs(r) < 0 ? 0 :
+		       ctl_timeout() + wait_secs(r);
+	struct timespec ts;
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, syncfs_main, (void *)mnt) != 0) {
+		syncfs_main((void *)mnt);
+		return 0;
+	}
+	if (limit == 0) {
+		pthread_join(t, NULL);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)limit;
+	ts.tv_nsec += (long)((limit - (time_t)limit) * 1e9);
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	if (pthread_timedjoin_np(t, NULL, &ts) == 0)
+		return 0;
+	fprintf(stderr, "swactl: checkpoint %s not taken: the live tree '%s' "
+		"did not answer within %g s (SWACTL_TIMEOUT)\n", r->name, mnt,
+		limit);
+	return 1;
 }
 
 /* Connect to the daemon of t->mnt (t->fd); says why not. */
@@ -75,6 +119,7 @@ static int connect_tree(struct tree *t)
 		fprintf(stderr, "swactl: %s\n", why);
 		return 1;
 	}
+	ctl_set_timeout(t->fd, wait_secs(t->r));
 	return 0;
 }
 
@@ -109,12 +154,8 @@ static int read_ready(struct tree *t)
 {
 	char line[1024];
 
-	if (!fgets(line, sizeof(line), t->f)) {
-		fprintf(stderr, "swactl: %s: the daemon closed the connection "
-			"without an answer\n", t->mnt);
+	if (ctl_read_line(t->f, t->mnt, line, sizeof(line)))
 		return 1;
-	}
-	line[strcspn(line, "\n")] = '\0';
 	if (!strcmp(line, "ready"))
 		return 0;
 	return ctl_parse_status(line, t->mnt, t->rest, sizeof(t->rest)) ?: 1;
@@ -157,8 +198,9 @@ static int take_one(const struct take_req *r, const char *mnt)
 {
 	struct tree t = { .r = r, .mnt = mnt };
 
-	flush_mmaps(mnt);
-	t.rc = connect_tree(&t);
+	t.rc = flush_mmaps(r, mnt);
+	if (t.rc == 0)
+		t.rc = connect_tree(&t);
 	if (t.rc == 0)
 		t.rc = send_take(&t, "checkpoint");
 	if (t.rc == 0) {
@@ -190,7 +232,8 @@ int take_all(const struct take_req *r, char *const mnts[], int n)
 	}
 	for (int k = 0; k < n; k++) {
 		ts[k] = (struct tree){ .r = r, .mnt = mnts[k], .fd = -1 };
-		flush_mmaps(mnts[k]);
+		if (ready && flush_mmaps(r, mnts[k]))
+			ready = false;
 	}
 	for (int k = 0; k < n && ready; k++)
 		ready = !(ts[k].rc = connect_tree(&ts[k]));

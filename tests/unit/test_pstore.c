@@ -503,6 +503,28 @@ Test(pstore, forged_checksum_bad_lz4_is_eio, .init = setup, .fini = teardown)
 	cr_assert_eq(assert_sane().integrity_errors, 1);
 }
 
+/* The decoder alone (also fuzzed): any size and bytes give 0 or -EIO. */
+Test(pstore, rec_decode_rejects_short_and_forged_records)
+{
+	uint8_t rec[HDR + 8] = { 0x53, 0x57, 0x50, 0x52, 1, 0, 1, 0, 8, 0, 0,
+				 0, 8, 0, 0, 0 }, out[8];
+	uint64_t h;
+
+	memcpy(rec + HDR, "abcdefgh", 8);
+	h = XXH64(rec + HDR, 8, 0);
+	for (unsigned i = 0; i < 8; i++)
+		rec[16 + i] = (uint8_t)(h >> (8 * i));
+	cr_assert_eq(pstore_rec_decode(rec, sizeof(rec), 8, out), 0);
+	cr_assert_eq(memcmp(out, "abcdefgh", 8), 0);
+	cr_assert_eq(pstore_rec_decode(rec, sizeof(rec), 7, out), -EIO);
+	cr_assert_eq(pstore_rec_decode(rec, HDR - 1, 0, out), -EIO);
+	cr_assert_eq(pstore_rec_decode(rec, 0, 0, out), -EIO);
+	cr_assert_eq(pstore_rec_decode(rec, sizeof(rec), PSTORE_REC_MAX + 1,
+				       out), -EIO);
+	rec[6] = 3;	/* raw and lz4 at once */
+	cr_assert_eq(pstore_rec_decode(rec, sizeof(rec), 8, out), -EIO);
+}
+
 struct hammer {
 	uint64_t ref;
 	atomic_bool stop;
