@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "snapshot/ctlmsg.h"
@@ -213,7 +214,9 @@ static int send_word(struct tree *t, const char *word)
 	char buf[16];
 
 	snprintf(buf, sizeof(buf), "%s\n", word);
-	return write(fileno(t->f), buf, n + 1) == (ssize_t)(n + 1) ? 0 : -1;
+	/* a daemon that gave up must not kill us with SIGPIPE */
+	return send(fileno(t->f), buf, n + 1, MSG_NOSIGNAL) ==
+	       (ssize_t)(n + 1) ? 0 : -1;
 }
 
 /*
