@@ -33,6 +33,7 @@
 
 #define CTL_WAIT_MAX_MS (365ull * 86400 * 1000)
 #define CTL_LIST_MAX 256
+#define CTL_STEP_NS (10 * 1000000000ll)	/* the client's next word */
 
 struct ctl {
 	struct fs_ctx *ctx;
@@ -120,89 +121,230 @@ struct take_args {
 	const char *name;
 	unsigned flags;
 	int64_t wait_ns;	/* < 0: no limit */
+	bool boundary;		/* wait for open transactions first */
+	int64_t boundary_ns;	/* < 0: no limit */
 	const char *const *paths;
 	size_t npaths;
 };
 
-/* VERB NAME saved|all KEEP WAIT_MS|nomax [PATH...]; says why if not. */
+/* MILLISECONDS or "nomax" into *ns (< 0: no limit); -1 if malformed. */
+static int parse_ms(const char *s, int64_t *ns)
+{
+	uint64_t ms;
+
+	if (!strcmp(s, "nomax")) {
+		*ns = -1;
+		return 0;
+	}
+	if (parse_u64(s, 0, CTL_WAIT_MAX_MS, &ms))
+		return -1;
+	*ns = (int64_t)ms * 1000000;
+	return 0;
+}
+
+/*
+ * VERB NAME saved|all KEEP WAIT_MS|nomax off|nomax|BOUNDARY_MS [PATH...];
+ * says why if not.
+ */
 static int parse_take(struct conn *c, int argc, char **argv,
 		      struct take_args *t)
 {
-	uint64_t keep, wait_ms = 0;
+	uint64_t keep;
 
-	if (argc < 5 || argc > 5 + CKPT_SCOPE_MAX || !parse_name_ok(argv[1]) ||
+	t->boundary = argc > 5 && strcmp(argv[5], "off");
+	if (argc < 6 || argc > 6 + CKPT_SCOPE_MAX || !parse_name_ok(argv[1]) ||
 	    (strcmp(argv[2], "saved") && strcmp(argv[2], "all")) ||
 	    parse_u64(argv[3], 0, 1, &keep) ||
-	    (strcmp(argv[4], "nomax") &&
-	     parse_u64(argv[4], 0, CTL_WAIT_MAX_MS, &wait_ms))) {
+	    parse_ms(argv[4], &t->wait_ns) ||
+	    (t->boundary && parse_ms(argv[5], &t->boundary_ns))) {
 		say(c->fd, "err 2 malformed %s request\n", argv[0]);
 		return -1;
 	}
-	for (int k = 5; k < argc; k++)
+	for (int k = 6; k < argc; k++)
 		if (check_scope_path(c, argv[k]) < 0)
 			return -1;
 	t->name = argv[1];
 	t->flags = (strcmp(argv[2], "all") ? 0 : CKPT_RETAIN_ALL) |
 		   (keep ? CKPT_KEEP : 0);
-	t->wait_ns = strcmp(argv[4], "nomax") ? (int64_t)wait_ms * 1000000 : -1;
-	t->paths = (const char *const *)argv + 5;
-	t->npaths = (size_t)argc - 5;
+	t->paths = (const char *const *)argv + 6;
+	t->npaths = (size_t)argc - 6;
 	return 0;
 }
 
+/* A boundary wait on a connection: progress lines, the holders at the end. */
+struct bwait {
+	struct conn *c;
+	char why[768];		/* "N transaction(s) ...: pid P (COMM), ..." */
+	struct txn_wait w;
+};
+
+/* holders as "PID:COMM,..." (COMM quoted) or, human, "pid P (COMM), ..." */
+static void holder_list(const struct txn_report *r, bool human, char *buf,
+			size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < r->n && o < size; k++) {
+		char comm[TXN_COMM_MAX * 3 + 1];
+		const struct txn_holder *h = &r->holders[k];
+
+		if (human) {
+			snprintf(comm, sizeof(comm), "%s", h->comm);
+			for (char *p = comm; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					*p = '?';
+		} else if (ctlmsg_quote(h->comm, comm, sizeof(comm)) < 0) {
+			snprintf(comm, sizeof(comm), "?");
+		}
+		o += (size_t)snprintf(buf + o, size - o, human ? "%spid %d (%s)"
+				      : "%s%d:%s", k ? (human ? ", " : ",") : "",
+				      (int)h->pid, comm);
+	}
+	if (human && r->count > r->n && o < size)
+		snprintf(buf + o, size - o, " and %zu more", r->count - r->n);
+}
+
+/*
+ * Every report interval: "wait boundary waited_s=S count=N holders=LIST".
+ * At the end: keep the reason for the error line.
+ */
+static void bwait_report(void *arg, const struct txn_report *r)
+{
+	struct bwait *b = arg;
+	char list[640];
+
+	holder_list(r, r->final, list, sizeof(list));
+	if (r->final)
+		snprintf(b->why, sizeof(b->why), "%zu transaction(s) still "
+			 "open after %g s: %s", r->count,
+			 (double)b->w.timeout_ns / 1e9, list);
+	else
+		say(b->c->fd, "wait boundary waited_s=%lld count=%zu "
+		    "holders=%s\n", (long long)(r->waited_ns / 1000000000),
+		    r->count, list);
+}
+
+/* The client sent something or went away, or the daemon stops. */
+static bool bwait_cancelled(void *arg)
+{
+	struct bwait *b = arg;
+	struct pollfd p = { .fd = b->c->fd, .events = POLLIN | POLLRDHUP };
+
+	return atomic_load(&b->c->ctl->stopping) || poll(&p, 1, 0) > 0;
+}
+
 /* Say why a checkpoint could not be prepared. */
-static void say_take_error(struct conn *c, const char *name, int rc)
+static void say_take_error(struct conn *c, const char *name, int rc,
+			   const struct bwait *b)
 {
 	if (rc == -EINVAL)
 		say(c->fd, "err 2 invalid --path: want a relative path inside "
 		    "the tree without '.', '..' or '//'\n");
 	else if (rc == -EEXIST)
 		say(c->fd, "err 1 checkpoint '%s' already exists\n", name);
+	else if (rc == -ETIMEDOUT && b)
+		say(c->fd, "err 3 checkpoint '%s' not taken: %s\n", name,
+		    b->why);
 	else if (rc == -ETIMEDOUT)
 		say(c->fd, "err 3 checkpoint '%s' not taken: modifying calls "
 		    "did not drain within the wait time\n", name);
+	else if (rc == -ECANCELED)
+		say(c->fd, "err 1 checkpoint '%s' not taken: the boundary wait "
+		    "was cancelled\n", name);
 	else
 		say(c->fd, "err 1 checkpoint '%s' not taken: %s\n", name,
 		    strerror(-rc));
 }
 
-static void cmd_checkpoint(struct conn *c, int argc, char **argv)
+/* Step 1 of a checkpoint: the boundary wait, if asked for. */
+static int bound(struct conn *c, const struct take_args *t,
+		 struct ckpt_prep **p)
 {
-	struct take_args t;
-	uint64_t pause;
+	struct bwait b = { .c = c };
 	int rc;
 
-	if (parse_take(c, argc, argv, &t) < 0)
-		return;
-	rc = ckpt_take_scoped(c->ctx->ckpts, t.name, t.flags, t.wait_ns,
-			      t.paths, t.npaths, &pause);
+	b.w = (struct txn_wait){ .timeout_ns = t->boundary_ns,
+				 .report_ns = c->ctx->boundary_report_ns,
+				 .report = bwait_report,
+				 .cancelled = bwait_cancelled, .arg = &b };
+	rc = ckpt_bound(c->ctx->ckpts, t->name, t->flags, t->paths, t->npaths,
+			t->boundary ? &b.w : NULL, p);
 	if (rc < 0)
-		say_take_error(c, t.name, rc);
-	else
-		say(c->fd, "ok pause_us=%lu\n", (unsigned long)pause);
+		say_take_error(c, t->name, rc, &b);
+	return rc;
+}
+
+/* Step 2: the drain. */
+static int drain(struct conn *c, const struct take_args *t,
+		 struct ckpt_prep *p)
+{
+	int rc = ckpt_drain(p, t->wait_ns);
+
+	if (rc < 0)
+		say_take_error(c, t->name, rc, NULL);
+	return rc;
+}
+
+static void cmd_checkpoint(struct conn *c, int argc, char **argv)
+{
+	struct ckpt_prep *p;
+	struct take_args t;
+
+	if (parse_take(c, argc, argv, &t) < 0 || bound(c, &t, &p) < 0 ||
+	    drain(c, &t, p) < 0)
+		return;
+	say(c->fd, "ok pause_us=%lu\n", (unsigned long)ckpt_commit(p));
 }
 
 /*
- * The first phase of a checkpoint common to several trees: drain, answer
- * "ready", hold the calls until the client says "commit" on the same
- * connection.  Anything else — another word, the client going away, the
- * receive timeout — aborts, and no checkpoint exists.
+ * Wait for the client's next line to be want: at most limit_ns (< 0: as
+ * long as the client stays and the daemon runs).
+ */
+static bool await_word(struct conn *c, const char *want, int64_t limit_ns)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	int64_t left = limit_ns;
+	char line[16];
+	int r = 0;
+
+	while (r == 0 && (limit_ns < 0 || left > 0) &&
+	       !atomic_load(&c->ctl->stopping)) {
+		r = poll(&p, 1, 250);
+		left -= 250 * 1000000ll;
+		if (r < 0 && errno == EINTR)
+			r = 0;
+	}
+	return r > 0 && read_line(c->fd, line, sizeof(line)) > 0 &&
+	       !strcmp(line, want);
+}
+
+/*
+ * A checkpoint common to several trees, in phases on one connection:
+ * boundary wait, answer "bounded", wait for "drain" (the other trees may
+ * still wait for their boundary: as long as the boundary limit, plus the
+ * usual step time), drain, answer "ready", hold the calls until "commit".
+ * Anything else — another word, the client going away, a time limit —
+ * aborts, and no checkpoint exists.
  */
 static void cmd_prepare(struct conn *c, int argc, char **argv)
 {
 	struct ckpt_prep *p;
 	struct take_args t;
-	char line[16];
-	int rc;
+	int64_t step = CTL_STEP_NS;
 
-	if (parse_take(c, argc, argv, &t) < 0)
+	if (parse_take(c, argc, argv, &t) < 0 || bound(c, &t, &p) < 0)
 		return;
-	rc = ckpt_prepare(c->ctx->ckpts, t.name, t.flags, t.wait_ns, t.paths,
-			  t.npaths, &p);
-	if (rc < 0)
-		return say_take_error(c, t.name, rc);
-	if (say(c->fd, "ready\n") == 0 &&
-	    read_line(c->fd, line, sizeof(line)) > 0 && !strcmp(line, "commit")) {
+	if (t.boundary)
+		step = t.boundary_ns < 0 ? -1 : t.boundary_ns + CTL_STEP_NS;
+	if (say(c->fd, "bounded\n") < 0 || !await_word(c, "drain", step)) {
+		ckpt_abort(p);
+		return (void)say(c->fd, "err 1 checkpoint '%s' aborted before "
+				 "its instant\n", t.name);
+	}
+	if (drain(c, &t, p) < 0)
+		return;
+	if (say(c->fd, "ready\n") == 0 && await_word(c, "commit", CTL_STEP_NS)) {
 		say(c->fd, "ok pause_us=%lu\n", (unsigned long)ckpt_commit(p));
 		return;
 	}
@@ -272,13 +414,13 @@ static void cmd_list(struct conn *c)
 
 		say(c->fd, "name=%s t=%ld pause_us=%lu valid=%d views=%u "
 		    "retain=%s keep=%d objects=%lu captured_blocks=%lu "
-		    "captured_bytes=%lu files_released=%lu\n", i->name,
+		    "captured_bytes=%lu files_released=%lu t_ns=%lld\n", i->name,
 		    (long)i->t_sec, (unsigned long)i->pause_us, i->valid,
 		    i->views, i->flags & CKPT_RETAIN_ALL ? "all" : "saved",
 		    !!(i->flags & CKPT_KEEP), (unsigned long)i->objs.objects,
 		    (unsigned long)i->objs.captured_blocks,
 		    (unsigned long)i->objs.captured_bytes,
-		    (unsigned long)i->objs.released);
+		    (unsigned long)i->objs.released, (long long)i->t_ns);
 	}
 	free(infos);
 }

@@ -9,15 +9,18 @@
 
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "fs/inode.h"
 #include "snapshot/ckpt.h"
+#include "snapshot/txn.h"
 
 struct ctl;
 struct hist;
 struct views;
+struct locks;
 
 struct fs_ctx {
 	struct ino_table *itab;	/* owns the backing root descriptor */
@@ -30,7 +33,26 @@ struct fs_ctx {
 	bool flush;		/* close() must reach BACKING (network fs) */
 	double timeout;		/* kernel entry/attr cache, seconds */
 	bool as_caller;		/* create objects as the requesting uid/gid */
+	struct txn *txn;	/* holders of MNT/.swafs/txn; state for status */
+	struct locks *locks;	/* flock requests waiting on live files */
+	int64_t boundary_report_ns;	/* -o boundary_report */
+	struct timespec mounted;	/* times of the control nodes */
+	_Atomic uint64_t txn_opens;	/* keys of opens of the txn file */
 };
+
+/*
+ * The control directory MNT/.swafs and its file txn are served by the
+ * daemon alone (fs/vnode.h).  Their node ids can never be struct ino
+ * pointers (those are aligned), so every live-tree op tells them apart
+ * by id before mapping one to a struct ino.
+ */
+#define FS_CTLDIR_ID ((fuse_ino_t)2)
+#define FS_TXN_ID ((fuse_ino_t)3)
+
+static inline bool fs_virtual(fuse_ino_t ino)
+{
+	return ino == FS_CTLDIR_ID || ino == FS_TXN_ID;
+}
 
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(uintptr_t),
 	       "FUSE inode numbers carry struct ino pointers");
@@ -61,7 +83,8 @@ static inline fuse_ino_t fs_nodeid_in(struct ino_table *t, struct ino *i)
 static inline void fs_forget(fuse_req_t req, struct ino_table *t,
 			     fuse_ino_t ino, uint64_t n)
 {
-	ino_forget(t, fs_ino_in(t, ino), n);
+	if (!fs_virtual(ino))
+		ino_forget(t, fs_ino_in(t, ino), n);
 	fuse_reply_none(req);
 }
 
@@ -69,7 +92,8 @@ static inline void fs_forget_multi(fuse_req_t req, struct ino_table *t,
 				   size_t count, struct fuse_forget_data *f)
 {
 	for (size_t k = 0; k < count; k++)
-		ino_forget(t, fs_ino_in(t, f[k].ino), f[k].nlookup);
+		if (!fs_virtual(f[k].ino))
+			ino_forget(t, fs_ino_in(t, f[k].ino), f[k].nlookup);
 	fuse_reply_none(req);
 }
 

@@ -18,6 +18,8 @@
 #include "fs/cred.h"
 #include "fs/lfile.h"
 #include "fs/live.h"
+#include "fs/locks.h"
+#include "fs/vnode.h"
 
 struct lfile {
 	int fd;			/* backing descriptor, immutable */
@@ -134,8 +136,11 @@ void lfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct lfile *f;
-	int rc = lfile_do_open(ctx, ino, fi->flags, &f);
+	int rc;
 
+	if (fs_virtual(ino))
+		return vnode_open(req, ino, fi);
+	rc = lfile_do_open(ctx, ino, fi->flags, &f);
 	if (rc < 0)
 		return reply_rc(req, rc);
 	lfile_set_fi(ctx, fi, f);
@@ -217,8 +222,11 @@ void lfile_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct fuse_entry_param e;
 	struct lfile *f;
-	int rc = lfile_do_create(req, parent, name, mode, fi->flags, &e, &f);
+	int rc;
 
+	if (vnode_reserved(parent, name))
+		return reply_rc(req, -EPERM);
+	rc = lfile_do_create(req, parent, name, mode, fi->flags, &e, &f);
 	if (rc < 0)
 		return reply_rc(req, rc);
 	lfile_set_fi(ctx, fi, f);
@@ -233,6 +241,8 @@ void lfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
+	if (fs_virtual(ino))	/* txn is empty */
+		return (void)fuse_reply_buf(req, NULL, 0);
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = lfile_fd(fi);
 	buf.buf[0].pos = off;
@@ -246,6 +256,8 @@ void lfile_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv,
 	struct ckpt_set *ckpts = fs_ctx(req)->ckpts;
 	ssize_t n;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, -EBADF);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = lfile_fd(fi);
 	out.buf[0].pos = off;
@@ -264,24 +276,43 @@ void lfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* Closing a duplicate reports the backing filesystem's close-time
 	 * errors (NFS, quota) to the application's close(). */
-	int fd = dup(lfile_fd(fi));
+	int fd;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, 0);
+	fd = dup(lfile_fd(fi));
 	if (fd < 0)
 		return reply_rc(req, -errno);
 	reply_rc(req, close(fd) < 0 ? -errno : 0);
 }
 
+/* Closing the backing descriptor drops its flock: a waiter may go on. */
 void lfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (fs_virtual(ino))
+		return vnode_release(req, ino, fi);
 	lfile_free(lfile_of(fi));
+	if (fi->flock_release)
+		locks_kick(fs_ctx(req)->locks);
 	fuse_reply_err(req, 0);
+}
+
+void lfile_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		 int op)
+{
+	if (ino == FS_TXN_ID)
+		return vnode_flock(req, fi, op);
+	locks_flock(fs_ctx(req)->locks, req, lfile_fd(fi), op);
 }
 
 void lfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi)
 {
-	int rc = datasync ? fdatasync(lfile_fd(fi)) : fsync(lfile_fd(fi));
+	int rc;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, 0);
+	rc = datasync ? fdatasync(lfile_fd(fi)) : fsync(lfile_fd(fi));
 	reply_rc(req, rc < 0 ? -errno : 0);
 }
 
@@ -294,6 +325,8 @@ void lfile_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			? UINT64_MAX : (uint64_t)len;
 	int rc;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, -EBADF);
 	ckpt_op_begin(ckpts);
 	rc = ckpt_before_data(ckpts, &lfile_of(fi)->ref, (uint64_t)off, span);
 	if (rc == 0)
@@ -305,8 +338,11 @@ void lfile_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 void lfile_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		 struct fuse_file_info *fi)
 {
-	off_t res = lseek(lfile_fd(fi), off, whence);
+	off_t res;
 
+	if (fs_virtual(ino))	/* empty: no data, no hole */
+		return reply_rc(req, -ENXIO);
+	res = lseek(lfile_fd(fi), off, whence);
 	if (res < 0)
 		return reply_rc(req, -errno);
 	fuse_reply_lseek(req, res);
@@ -320,6 +356,8 @@ void lfile_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	struct ckpt_set *ckpts = fs_ctx(req)->ckpts;
 	ssize_t n;
 
+	if (fs_virtual(ino_in) || fs_virtual(ino_out))
+		return reply_rc(req, -EXDEV);
 	ckpt_op_begin(ckpts);
 	n = ckpt_before_data(ckpts, &lfile_of(fi_out)->ref, (uint64_t)off_out,
 			     len);
@@ -379,8 +417,11 @@ static int lfile_do_opendir(struct fs_ctx *ctx, fuse_ino_t ino,
 void lfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ldir *d = NULL;
-	int rc = lfile_do_opendir(fs_ctx(req), ino, &d);
+	int rc;
 
+	if (fs_virtual(ino))
+		return vnode_opendir(req, ino, fi);
+	rc = lfile_do_opendir(fs_ctx(req), ino, &d);
 	if (rc < 0)
 		return reply_rc(req, rc);
 	fi->fh = (uintptr_t)d;
@@ -462,8 +503,14 @@ static ssize_t ldir_fill_locked(fuse_req_t req, struct ldir *d, struct ino *dir,
 				break;
 			}
 		}
-		n = plus ? ldir_add_plus(req, dir, buf + (size - rem), rem, d->ent)
-			 : ldir_add(req, buf + (size - rem), rem, d->ent);
+		if (dir == ino_root(fs_ctx(req)->itab) &&
+		    !strcmp(d->ent->d_name, VNODE_DIR_NAME))
+			n = -ENOENT;	/* shadowed by the control directory */
+		else if (plus)
+			n = ldir_add_plus(req, dir, buf + (size - rem), rem,
+					  d->ent);
+		else
+			n = ldir_add(req, buf + (size - rem), rem, d->ent);
 		if (n == 0)
 			break;
 		/* -ENOENT: removed since readdir saw it, so skip it */
@@ -484,9 +531,12 @@ static void ldir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi, bool plus)
 {
 	struct ldir *d = ldir_of(fi);
-	char *buf = malloc(size);
+	char *buf;
 	ssize_t n;
 
+	if (fs_virtual(ino))
+		return vnode_readdir(req, ino, size, off, plus);
+	buf = malloc(size);
 	if (!buf)
 		return reply_rc(req, -ENOMEM);
 	pthread_mutex_lock(&d->lock);
@@ -517,6 +567,8 @@ void lfile_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct ldir *d = ldir_of(fi);
 
+	if (fs_virtual(ino))
+		return reply_rc(req, 0);
 	closedir(d->dp);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
@@ -526,8 +578,11 @@ void lfile_releasedir(fuse_req_t req, fuse_ino_t ino,
 void lfile_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		    struct fuse_file_info *fi)
 {
-	int fd = dirfd(ldir_of(fi)->dp);
-	int rc = datasync ? fdatasync(fd) : fsync(fd);
+	int fd, rc;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, 0);
+	fd = dirfd(ldir_of(fi)->dp);
+	rc = datasync ? fdatasync(fd) : fsync(fd);
 	reply_rc(req, rc < 0 ? -errno : 0);
 }

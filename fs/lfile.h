@@ -42,6 +42,9 @@ void lfile_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
 			   off_t off_out, struct fuse_file_info *fi_out,
 			   size_t len, int flags);
+/* flock(2): the txn control file, or the backing file (fs/locks.h). */
+void lfile_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		 int op);
 void lfile_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 		 struct fuse_file_info *fi, unsigned flags, const void *in_buf,
 		 size_t in_bufsz, size_t out_bufsz);

@@ -22,6 +22,7 @@
 #include "fs/cred.h"
 #include "fs/lfile.h"
 #include "fs/live.h"
+#include "fs/vnode.h"
 
 bool live_name_ok(const char *name)
 {
@@ -158,8 +159,11 @@ static void live_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct fuse_entry_param e;
-	int rc = live_do_lookup(ctx, parent, name, &e);
+	int rc;
 
+	if (vnode_reserved(parent, name))
+		return vnode_lookup(req, parent, name);
+	rc = live_do_lookup(ctx, parent, name, &e);
 	if (rc == -ENOENT) {
 		/* A negative entry the kernel may cache: every create goes
 		 * through this mount, which turns the entry positive. */
@@ -206,8 +210,11 @@ static void live_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs_ctx *ctx = fs_ctx(req);
 	struct stat st;
-	int rc = live_do_stat(ctx, ino, fi, &st);
+	int rc;
 
+	if (fs_virtual(ino))
+		return vnode_getattr(req, ino);
+	rc = live_do_stat(ctx, ino, fi, &st);
 	if (rc < 0)
 		return reply_rc(req, rc);
 	fuse_reply_attr(req, &st, ctx->timeout);
@@ -284,11 +291,14 @@ static void live_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			 int valid, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
-	struct ino *i = fs_ino(ctx, ino);
+	struct ino *i;
 	struct cobj_ref r;
 	struct stat st;
 	int fd, rc;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, -EPERM);
+	i = fs_ino(ctx, ino);
 	fd = ino_fd_get(ctx->itab, i);
 	if (fd < 0)
 		return reply_rc(req, fd);
@@ -313,11 +323,14 @@ static void live_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void live_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
-	struct ino *i = fs_ino(ctx, ino);
+	struct ino *i;
 	char buf[PATH_MAX + 1];
 	ssize_t n;
 	int fd;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, -EINVAL);
+	i = fs_ino(ctx, ino);
 	fd = ino_fd_get(ctx->itab, i);
 	if (fd < 0)
 		return reply_rc(req, fd);
@@ -357,13 +370,16 @@ static int live_do_create_node(fuse_req_t req, fuse_ino_t parent,
 			       struct fuse_entry_param *e)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
-	struct ino *p = fs_ino(ctx, parent), *i;
+	struct ino *p, *i;
 	struct cred_saved cs;
 	struct stat st;
 	int pfd, rc;
 
+	if (vnode_reserved(parent, name))
+		return -EPERM;
 	if (!live_name_ok(name))
 		return -EINVAL;
+	p = fs_ino(ctx, parent);
 	pfd = ino_fd_get(ctx->itab, p);
 	if (pfd < 0)
 		return pfd;
@@ -421,14 +437,18 @@ static void live_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 static int live_do_link(struct fs_ctx *ctx, fuse_ino_t ino, fuse_ino_t parent,
 			const char *name, struct fuse_entry_param *e)
 {
-	struct ino *i = fs_ino(ctx, ino), *p = fs_ino(ctx, parent), *got;
+	struct ino *i, *p, *got;
 	char path[LIVE_PROC_PATH_MAX];
 	struct cobj_ref r;
 	struct stat st;
 	int fd, pfd, rc = 0;
 
+	if (fs_virtual(ino) || vnode_reserved(parent, name))
+		return -EPERM;
 	if (!live_name_ok(name))
 		return -EINVAL;
+	i = fs_ino(ctx, ino);
+	p = fs_ino(ctx, parent);
 	fd = ino_fd_get(ctx->itab, i);
 	if (fd < 0)
 		return fd;
@@ -470,11 +490,14 @@ static void live_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 static int live_do_remove(struct fs_ctx *ctx, fuse_ino_t parent,
 			  const char *name, int flags)
 {
-	struct ino *p = fs_ino(ctx, parent);
+	struct ino *p;
 	int pfd, rc = 0;
 
+	if (vnode_reserved(parent, name))
+		return -EPERM;
 	if (!live_name_ok(name))
 		return -EINVAL;
+	p = fs_ino(ctx, parent);
 	pfd = ino_fd_get(ctx->itab, p);
 	if (pfd < 0)
 		return pfd;
@@ -517,11 +540,15 @@ static int live_do_rename(fuse_req_t req, fuse_ino_t parent,
 			  const char *newname, unsigned flags)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
-	struct ino *p = fs_ino(ctx, parent), *np = fs_ino(ctx, newparent);
+	struct ino *p, *np;
 	int pfd, npfd, rc = 0;
 
+	if (vnode_reserved(parent, name) || vnode_reserved(newparent, newname))
+		return -EPERM;
 	if (!live_name_ok(name) || !live_name_ok(newname))
 		return -EINVAL;
+	p = fs_ino(ctx, parent);
+	np = fs_ino(ctx, newparent);
 	pfd = ino_fd_get(ctx->itab, p);
 	if (pfd < 0)
 		return pfd;
@@ -570,10 +597,13 @@ static void live_statfs(fuse_req_t req, fuse_ino_t ino)
 static void live_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
-	struct ino *i = fs_ino(ctx, ino);
+	struct ino *i;
 	char path[LIVE_PROC_PATH_MAX];
 	int fd, rc = 0;
 
+	if (fs_virtual(ino))
+		return vnode_access(req, ino, mask);
+	i = fs_ino(ctx, ino);
 	fd = ino_fd_get(ctx->itab, i);
 	if (fd < 0)
 		return reply_rc(req, fd);
@@ -617,10 +647,14 @@ static void live_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			  const char *value, size_t size, int flags)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
-	struct ino *i = fs_ino(ctx, ino);
+	struct ino *i;
 	char path[LIVE_PROC_PATH_MAX];
-	int rc, fd = live_xattr_path(ctx, i, path, sizeof(path));
+	int rc, fd;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, -EPERM);
+	i = fs_ino(ctx, ino);
+	fd = live_xattr_path(ctx, i, path, sizeof(path));
 	if (fd < 0)
 		return reply_rc(req, fd);
 	live_before_xattr(ctx, i, fd);
@@ -633,10 +667,14 @@ static void live_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void live_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
-	struct ino *i = fs_ino(ctx, ino);
+	struct ino *i;
 	char path[LIVE_PROC_PATH_MAX];
-	int rc, fd = live_xattr_path(ctx, i, path, sizeof(path));
+	int rc, fd;
 
+	if (fs_virtual(ino))
+		return reply_rc(req, -EPERM);
+	i = fs_ino(ctx, ino);
+	fd = live_xattr_path(ctx, i, path, sizeof(path));
 	if (fd < 0)
 		return reply_rc(req, fd);
 	live_before_xattr(ctx, i, fd);
@@ -661,11 +699,14 @@ void live_reply_xattr(fuse_req_t req, const char *buf, ssize_t n,
 static ssize_t live_do_xattr_read(struct fs_ctx *ctx, fuse_ino_t ino,
 				  const char *name, char *buf, size_t size)
 {
-	struct ino *i = fs_ino(ctx, ino);
+	struct ino *i;
 	char path[LIVE_PROC_PATH_MAX];
 	ssize_t n;
 	int rc;
 
+	if (fs_virtual(ino))
+		return name ? -ENODATA : 0;
+	i = fs_ino(ctx, ino);
 	if (ino_type(i) == S_IFLNK)
 		return name ? -ENODATA : 0;
 	rc = live_xattr_path(ctx, i, path, sizeof(path));
@@ -708,7 +749,8 @@ static void live_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_ATOMIC_O_TRUNC |
 		       FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_CACHE_SYMLINKS |
-		       FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO) &
+		       FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
+		       FUSE_CAP_FLOCK_LOCKS) &
 		      conn->capable;
 	conn->max_readahead = conn->max_write;
 	conn->time_gran = 1;
@@ -751,6 +793,7 @@ static const struct fuse_lowlevel_ops live_table = {
 	.lseek = lfile_lseek,
 	.copy_file_range = lfile_copy_file_range,
 	.ioctl = lfile_ioctl,
+	.flock = lfile_flock,
 };
 
 const struct fuse_lowlevel_ops *live_ops(void)

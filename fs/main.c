@@ -23,7 +23,9 @@
 #include "fs/ctl.h"
 #include "fs/ctx.h"
 #include "fs/live.h"
+#include "fs/locks.h"
 #include "fs/view.h"
+#include "fs/vnode.h"
 #include "snapshot/events.h"
 #include "snapshot/hist.h"
 #include "snapshot/parse.h"
@@ -45,6 +47,7 @@ struct main_opts {
 	char *events;		/* -o events=FILE */
 	char *on_full;		/* -o on_full=POLICY */
 	char *keep_days;	/* -o keep_days=N */
+	char *boundary_report;	/* -o boundary_report=SECS */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -66,6 +69,7 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("events=%s", events),
 	MAIN_OPT("on_full=%s", on_full),
 	MAIN_OPT("keep_days=%s", keep_days),
+	MAIN_OPT("boundary_report=%s", boundary_report),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -119,6 +123,9 @@ static void usage(FILE *f)
 "                         for N days after each ended, 0 to 36500\n"
 "                         (default 30; 0 keeps none); it lives in the\n"
 "                         store directory, one file per BACKING path\n"
+"  -o boundary_report=SECS  while a checkpoint waits for open\n"
+"                         transactions (swactl checkpoint --boundary-wait),\n"
+"                         name the holders this often (default 30)\n"
 "\n"
 "Checkpoints and views are driven with swactl(1): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
@@ -291,10 +298,17 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	struct rlimit rl;
 	uint64_t n;
 
+	double secs = 30.0;
+
 	ctx->timeout = 60.0;
 	if (o->timeout && parse_secs(o->timeout, TIMEOUT_MAX, &ctx->timeout))
 		return fail("invalid option 'timeout=%s': %s", o->timeout,
 			    "want seconds from 0 to 86400");
+	if (o->boundary_report &&
+	    (parse_secs(o->boundary_report, TIMEOUT_MAX, &secs) || secs < 0.1))
+		return fail("invalid option 'boundary_report=%s': %s",
+			    o->boundary_report, "want seconds from 0.1 to 86400");
+	ctx->boundary_report_ns = (int64_t)(secs * 1e9);
 	/* The kernel caps open files (here 20,000, hard); use what we may. */
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rl.rlim_cur = rl.rlim_max;
@@ -387,6 +401,12 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 	if (v->stale)
 		events_emit(ctx->events, "store-cleaned", "\"stale\":%u",
 			    v->stale);
+	rc = txn_create(&vnode_txn_ops, ctx, &ctx->txn);
+	if (rc == 0)
+		rc = locks_create(&ctx->locks);
+	if (rc < 0)
+		return fail("cannot set up locks: %s", strerror(-rc));
+	co.txn = ctx->txn;
 	rc = ckpt_set_create(&co, &ctx->ckpts);
 	if (rc == 0)
 		rc = views_create(&ctx->views);
@@ -404,6 +424,7 @@ static bool teardown_engine(struct fs_ctx *ctx)
 		return false;
 	ckpt_set_free(ctx->ckpts);
 	hist_close(ctx->hist);
+	txn_free(ctx->txn);
 	events_close(ctx->events);
 	return true;
 }
@@ -538,6 +559,9 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	rc = run_loop(se, co);
 	ctl_stop(ctl);
 out_unmount:
+	/* parked lock requests are answered while the session exists */
+	locks_free(ctx->locks);
+	ctx->locks = NULL;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -599,6 +623,7 @@ int main(int argc, char *argv[])
 	ctx.owner = getuid();
 	ctx.flush = backing_needs_flush(ino_table_root_fd(ctx.itab));
 	ctx.allow_other = o.allow_other;
+	clock_gettime(CLOCK_REALTIME, &ctx.mounted);
 	if (check_store(vals.store, backing, mnt) < 0) {
 		rc = 1;
 		ino_table_free(ctx.itab);
@@ -622,6 +647,7 @@ out:
 	free(o.events);
 	free(o.on_full);
 	free(o.keep_days);
+	free(o.boundary_report);
 	fuse_opt_free_args(&args);
 	return rc;
 }

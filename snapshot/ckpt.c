@@ -84,6 +84,7 @@ struct ckpt_set {
 	struct hist *hist;		/* immutable, not owned; may be NULL */
 	void (*on_reached)(void *, struct ckpt *);	/* immutable */
 	void *on_reached_arg;		/* immutable */
+	struct txn *txn;		/* immutable, not owned; may be NULL */
 };
 
 static bool ckpt_state_ok(const struct ckpt *c)
@@ -126,6 +127,7 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	s->hist = o->hist;
 	s->on_reached = o->on_reached;
 	s->on_reached_arg = o->on_reached_arg;
+	s->txn = o->txn;
 	s->root = strdup(o->root ? o->root : "/");
 	if (!s->root) {
 		ckpt_set_free(s);
@@ -535,11 +537,15 @@ static uint64_t elapsed_us(const struct timespec *a, const struct timespec *b)
 			  (b->tv_nsec - a->tv_nsec) / 1000);
 }
 
-/* A checkpoint drained and held, waiting for ckpt_commit/ckpt_abort. */
+/* A checkpoint being taken: bounded, then drained and held, waiting for
+ * ckpt_commit/ckpt_abort. */
 struct ckpt_prep {
 	struct ckpt_set *s;
 	struct ckpt *c;
-	struct timespec t0;	/* the gate closed (CLOCK_MONOTONIC) */
+	bool bounded;		/* the transaction gate is closed */
+	bool drained;		/* the drain gate is closed */
+	struct timespec t0;	/* the drain gate closed (CLOCK_MONOTONIC) */
+	const struct txn_wait *w;	/* the caller's, during ckpt_bound */
 };
 
 /* With take_lock held and the gate closed and drained: publish T. */
@@ -569,10 +575,13 @@ static bool scope_path_ok(const char *p)
 	return true;
 }
 
-static void emit_failed(struct ckpt_set *s, const char *name, int rc)
+static void emit_failed(struct ckpt_set *s, const char *name, int rc,
+			bool boundary)
 {
-	const char *why = rc == -ETIMEDOUT ? "drain wait exceeded"
+	const char *why = rc == -ETIMEDOUT && boundary ? "boundary wait exceeded"
+			  : rc == -ETIMEDOUT ? "drain wait exceeded"
 			  : rc == -ECANCELED ? "aborted before the instant"
+			  : rc == -ENOTSUP ? "no transaction lock table"
 			  : "out of memory";
 
 	events_emit(s->ev, "failed", "\"name\":\"%s\",\"reason\":\"%s\"",
@@ -580,9 +589,61 @@ static void emit_failed(struct ckpt_set *s, const char *name, int rc)
 	hist_failed(s, name, why);
 }
 
-static int prepare_locked(struct ckpt_set *s, const char *name, unsigned flags,
-			  int64_t wait_ns, const char *const *paths, size_t n,
-			  struct ckpt_prep *p)
+/* Event boundary-wait: who delays checkpoint p, then the caller's report. */
+static void boundary_report(void *arg, const struct txn_report *r)
+{
+	struct ckpt_prep *p = arg;
+	char list[TXN_REPORT_MAX * 64 + 1] = "", comm[TXN_COMM_MAX * 6];
+	size_t o = 0;
+
+	for (size_t k = 0; k < r->n && o < sizeof(list); k++)
+		o += (size_t)snprintf(list + o, sizeof(list) - o,
+				      "%s{\"pid\":%d,\"comm\":\"%s\"}",
+				      k ? "," : "", (int)r->holders[k].pid,
+				      events_quote(r->holders[k].comm, comm,
+						   sizeof(comm)));
+	if (!r->final)
+		events_emit(p->s->ev, "boundary-wait",
+			    "\"name\":\"%s\",\"waited_s\":%lld,\"open\":%zu,"
+			    "\"holders\":[%s]", p->c->name,
+			    (long long)(r->waited_ns / 1000000000), r->count,
+			    list);
+	if (p->w->report)
+		p->w->report(p->w->arg, r);
+}
+
+static bool boundary_cancelled(void *arg)
+{
+	struct ckpt_prep *p = arg;
+
+	return p->w->cancelled && p->w->cancelled(p->w->arg);
+}
+
+/* Close the transaction gate and wait for the boundary (w given). */
+static int bound_locked(struct ckpt_set *s, struct ckpt_prep *p,
+			const struct txn_wait *w)
+{
+	struct txn_wait mine = *w;
+	int rc;
+
+	if (!s->txn)
+		return -ENOTSUP;
+	p->w = w;
+	mine.report = boundary_report;
+	mine.cancelled = boundary_cancelled;
+	mine.arg = p;
+	txn_close(s->txn);
+	rc = txn_wait_empty(s->txn, &mine);
+	if (rc < 0)
+		txn_open(s->txn);
+	else
+		p->bounded = true;
+	return rc;
+}
+
+static int bound_locked_all(struct ckpt_set *s, const char *name,
+			    unsigned flags, const char *const *paths, size_t n,
+			    const struct txn_wait *w, struct ckpt_prep *p)
 {
 	struct ckpt *old;
 	int rc;
@@ -595,21 +656,19 @@ static int prepare_locked(struct ckpt_set *s, const char *name, unsigned flags,
 	rc = ckpt_new(s, name, flags, &p->c);
 	if (rc == 0)
 		rc = ckpt_set_paths(p->c, paths, n);
-	if (rc == 0) {
-		clock_gettime(CLOCK_MONOTONIC, &p->t0);
-		rc = gate_close(s->gate, wait_ns);
-	}
+	if (rc == 0 && w)
+		rc = bound_locked(s, p, w);
 	if (rc < 0) {
 		if (p->c)
 			ckpt_free(p->c);
-		emit_failed(s, name, rc);
+		emit_failed(s, name, rc, true);
 	}
 	return rc;
 }
 
-int ckpt_prepare(struct ckpt_set *s, const char *name, unsigned flags,
-		 int64_t wait_ns, const char *const *paths, size_t n,
-		 struct ckpt_prep **out)
+int ckpt_bound(struct ckpt_set *s, const char *name, unsigned flags,
+	       const char *const *paths, size_t n, const struct txn_wait *w,
+	       struct ckpt_prep **out)
 {
 	struct ckpt_prep *p;
 	int rc;
@@ -625,7 +684,7 @@ int ckpt_prepare(struct ckpt_set *s, const char *name, unsigned flags,
 	p->s = s;
 	/* held until commit or abort: one checkpoint is taken at a time */
 	pthread_mutex_lock(&s->take_lock);
-	rc = prepare_locked(s, name, flags, wait_ns, paths, n, p);
+	rc = bound_locked_all(s, name, flags, paths, n, w, p);
 	if (rc < 0) {
 		pthread_mutex_unlock(&s->take_lock);
 		free(p);
@@ -635,6 +694,45 @@ int ckpt_prepare(struct ckpt_set *s, const char *name, unsigned flags,
 	return 0;
 }
 
+/* Resume calls and transactions, drop p's checkpoint and p. */
+static void abort_with(struct ckpt_prep *p, int rc)
+{
+	struct ckpt_set *s = p->s;
+
+	if (p->drained)
+		gate_open(s->gate);
+	if (p->bounded)
+		txn_open(s->txn);
+	emit_failed(s, p->c->name, rc, false);
+	ckpt_free(p->c);
+	pthread_mutex_unlock(&s->take_lock);
+	free(p);
+}
+
+int ckpt_drain(struct ckpt_prep *p, int64_t wait_ns)
+{
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+	rc = gate_close(p->s->gate, wait_ns);
+	if (rc < 0)
+		abort_with(p, rc);
+	else
+		p->drained = true;
+	return rc;
+}
+
+int ckpt_prepare(struct ckpt_set *s, const char *name, unsigned flags,
+		 int64_t wait_ns, const char *const *paths, size_t n,
+		 struct ckpt_prep **out)
+{
+	int rc = ckpt_bound(s, name, flags, paths, n, NULL, out);
+
+	return rc < 0 ? rc : ckpt_drain(*out, wait_ns);
+}
+
+/* T first, then the calls resume, then the transactions held at the
+ * boundary: nothing they do can fall before T. */
 uint64_t ckpt_commit(struct ckpt_prep *p)
 {
 	struct ckpt_set *s = p->s;
@@ -645,6 +743,8 @@ uint64_t ckpt_commit(struct ckpt_prep *p)
 	gate_open(s->gate);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	c->pause_us = elapsed_us(&p->t0, &t1);
+	if (p->bounded)
+		txn_open(s->txn);
 	assert(ckpt_state_ok(c));
 	events_emit(s->ev, "reached", "\"name\":\"%s\",\"pause_us\":%lu",
 		    c->name, (unsigned long)c->pause_us);
@@ -658,13 +758,7 @@ uint64_t ckpt_commit(struct ckpt_prep *p)
 
 void ckpt_abort(struct ckpt_prep *p)
 {
-	struct ckpt_set *s = p->s;
-
-	gate_open(s->gate);
-	emit_failed(s, p->c->name, -ECANCELED);
-	ckpt_free(p->c);
-	pthread_mutex_unlock(&s->take_lock);
-	free(p);
+	abort_with(p, -ECANCELED);
 }
 
 int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
@@ -757,6 +851,7 @@ static void fill_info(struct ckpt *c, struct ckpt_info *i)
 {
 	strcpy(i->name, c->name);
 	i->t_sec = c->t.tv_sec;
+	i->t_ns = c->t.tv_sec * 1000000000ll + c->t.tv_nsec;
 	i->pause_us = c->pause_us;
 	i->flags = c->flags;
 	i->valid = atomic_load(&c->state) == CKPT_ACTIVE;

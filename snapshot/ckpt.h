@@ -18,6 +18,7 @@
 #include "snapshot/cobj.h"
 #include "snapshot/cprog.h"
 #include "snapshot/pstore.h"
+#include "snapshot/txn.h"
 
 struct ckpt_set;
 struct ckpt;
@@ -44,6 +45,7 @@ struct ckpt_set_opts {
 	 * not block, nor take or release checkpoints. */
 	void (*on_reached)(void *arg, struct ckpt *c);
 	void *on_reached_arg;
+	struct txn *txn;	/* open transactions, not owned; may be NULL */
 };
 
 int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out);
@@ -115,6 +117,24 @@ struct ckpt_prep;
 int ckpt_prepare(struct ckpt_set *s, const char *name, unsigned flags,
 		 int64_t wait_ns, const char *const *paths, size_t n,
 		 struct ckpt_prep **out);
+
+/*
+ * The same in steps, for a boundary wait (DESIGN.md 6, step 1) before the
+ * drain.  ckpt_bound() checks the name, then, if w is not NULL, closes the
+ * transaction gate (new shared locks on MNT/.swafs/txn wait) and waits
+ * until no transaction is open; every w->report_ns it emits event
+ * "boundary-wait" and calls w->report.  Returns 0 and a handle with the
+ * gate closed, or -ETIMEDOUT (the wait ran out), -ECANCELED (w->cancelled
+ * said so), -ENOTSUP (no transaction table) and the errors of
+ * ckpt_prepare(); then the gate is open again and nothing was made.
+ * ckpt_drain() is the drain of ckpt_prepare(); on an error (-ETIMEDOUT)
+ * it has aborted and freed p.  commit or abort reopen the transaction
+ * gate after the calls resume.
+ */
+int ckpt_bound(struct ckpt_set *s, const char *name, unsigned flags,
+	       const char *const *paths, size_t n, const struct txn_wait *w,
+	       struct ckpt_prep **out);
+int ckpt_drain(struct ckpt_prep *p, int64_t wait_ns);
 uint64_t ckpt_commit(struct ckpt_prep *p);
 void ckpt_abort(struct ckpt_prep *p);
 
@@ -151,6 +171,7 @@ void ckpt_report_integrity(struct ckpt *c, const char *what);
 struct ckpt_info {
 	char name[65];
 	int64_t t_sec;		/* T, seconds since the epoch */
+	int64_t t_ns;		/* T, nanoseconds since the epoch */
 	uint64_t pause_us;
 	unsigned flags;		/* enum ckpt_take_flags */
 	bool valid;

@@ -108,6 +108,31 @@ int ctlmsg_add(char *buf, size_t size, const char *arg)
 	return 0;
 }
 
+int ctlmsg_quote(const char *s, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (o + 4 > size)
+			return -ENAMETOOLONG;
+		if (plain(c) && !strchr("/:=,", c))
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, size - o, "%%%02X", c);
+	}
+	if (o + 1 > size)
+		return -ENAMETOOLONG;
+	buf[o] = '\0';
+	return 0;
+}
+
+int ctlmsg_unquote(char *s)
+{
+	return decode(s);
+}
+
 void ctlmsg_socket_dir(uid_t uid, char *buf, size_t size)
 {
 	if (uid == 0)

@@ -38,6 +38,15 @@ int ctlmsg_parse(char *line, char *argv[CTLMSG_ARGS]);
  */
 int ctlmsg_add(char *buf, size_t size, const char *arg);
 
+/*
+ * A value inside a reply field such as "holders=PID:COMM,...": every byte
+ * outside [A-Za-z0-9._-] becomes %XX, so ',', ':', '=' and spaces never
+ * appear in it.  Returns 0 or -ENAMETOOLONG (buf too small).
+ */
+int ctlmsg_quote(const char *s, char *buf, size_t size);
+/* Decode such a value in place; -EINVAL if malformed. */
+int ctlmsg_unquote(char *s);
+
 /* Where the daemon serving the mount with device number dev listens. */
 void ctlmsg_socket_path(dev_t dev, uid_t uid, char *buf, size_t size);
 /* The directory of that socket. */

@@ -26,7 +26,8 @@ static const char usage_text[] =
 "usage: swactl COMMAND [ARGS]\n"
 "\n"
 "  checkpoint MNT... --name NAME [--retain saved|all] [--keep]\n"
-"             [--wait SECS] [--path SUBDIR]... [--pre CMD] [--post CMD]\n"
+"             [--boundary-wait SECS] [--wait SECS] [--path SUBDIR]...\n"
+"             [--pre CMD] [--post CMD]\n"
 "      take checkpoint NAME of the live tree at MNT; returns once the\n"
 "      instant is reached and prints the pause writers saw.  Several\n"
 "      MNTs get one common instant: all are drained and held, then all\n"
@@ -38,6 +39,12 @@ static const char usage_text[] =
 "      --retain saved (default): a block's pre-image is dropped once the\n"
 "        view has served it; all: keep every pre-image until release.\n"
 "      --keep: keep the checkpoint after its last view is unmounted.\n"
+"      --boundary-wait SECS: first wait until no application holds a\n"
+"        shared flock on MNT/.swafs/txn (an open transaction), at most\n"
+"        SECS ('nomax' for no limit; default: no boundary wait).  New\n"
+"        lock requests wait meanwhile; the holders are named on stderr\n"
+"        every 30 s (the daemon's boundary_report).  Exceeding it exits 3\n"
+"        and changes nothing; the waiting lock requests go on.\n"
 "      --wait SECS: bound the drain of in-flight calls (default 120,\n"
 "        'nomax' for none); exceeding it exits 3 and changes nothing.\n"
 "  mount MNT NAME DIR\n"
@@ -169,16 +176,18 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 		{ "retain", required_argument, NULL, 'r' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "boundary-wait", required_argument, NULL, 't' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "pre", required_argument, NULL, 'b' },
 		{ "post", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static char wait[32] = "120000";
+	static char wait[32] = "120000", boundary[32] = "off";
 	int c;
 
 	r->retain = "saved";
 	r->wait = wait;
+	r->boundary = boundary;
 	opterr = 0;	/* one line per error: ours */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'n')
@@ -198,6 +207,11 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
 			return usage_error("invalid --wait '%s': want seconds "
 					   "or 'nomax'", printable(optarg));
+		else if (c == 't' && parse_wait(optarg, boundary,
+						sizeof(boundary)))
+			return usage_error("invalid --boundary-wait '%s': want "
+					   "seconds or 'nomax'",
+					   printable(optarg));
 		else if (c == '?' && optopt)
 			return usage_error("option '%s' wants a value",
 					   printable(argv[optind - 1]));

@@ -2,25 +2,31 @@
  * take.c - one checkpoint instant across one or several live trees.
  *
  * A single tree is one "checkpoint" request.  Several use the daemons'
- * two-phase protocol: "prepare" sent to every tree at once (each daemon
- * drains and holds its modifying calls, then answers "ready"), then
- * "commit" to all.
- * While the last tree drains, the first ones are already held, so no tree
- * changes between the first and the last commit: one common instant.  A
- * tree that fails to prepare makes the others abort; a daemon aborts by
- * itself if we go away.
+ * phased protocol: "prepare" sent to every tree at once (each daemon
+ * waits for its transaction boundary if asked, keeps new transactions
+ * waiting and answers "bounded"); once all are bounded, "drain" to all
+ * (each drains and holds its modifying calls, then answers "ready"), then
+ * "commit" to all.  A tree held in its drain never waits for another
+ * tree's boundary.  While the last tree drains, the first ones are
+ * already held, so no tree changes between the first and the last
+ * commit: one common instant.  A tree that fails makes the others abort;
+ * a daemon aborts by itself if we go away.  While a daemon waits for the
+ * boundary it sends "wait boundary ..." lines, printed on stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "snapshot/ctlmsg.h"
 #include "tools/ctlclient.h"
 #include "tools/take.h"
 
@@ -56,10 +62,19 @@ static void scope_rel(const char *mnt, const char *path, char *out,
 		out[n - 1] = '\0';
 }
 
-/* Seconds the daemon may spend on r beyond the reply timeout; -1: any. */
+/*
+ * Seconds the daemon may spend on r beyond the reply timeout: the drain
+ * and the boundary waits (silent up to one boundary report); -1: any.
+ */
 static double wait_secs(const struct take_req *r)
 {
-	return strcmp(r->wait, "nomax") ? strtod(r->wait, NULL) / 1000 : -1;
+	double b = !strcmp(r->boundary, "off") ? 0
+		   : !strcmp(r->boundary, "nomax") ? -1
+		   : strtod(r->boundary, NULL) / 1000;
+
+	if (!strcmp(r->wait, "nomax") || b < 0)
+		return -1;
+	return strtod(r->wait, NULL) / 1000 + b;
 }
 
 static void *syncfs_main(void *mnt)
@@ -127,7 +142,7 @@ static int connect_tree(struct tree *t)
 static int send_take(struct tree *t, const char *verb)
 {
 	static char paths[TAKE_SCOPE_MAX][PATH_MAX];
-	char *argv[5 + TAKE_SCOPE_MAX];
+	char *argv[6 + TAKE_SCOPE_MAX];
 	const struct take_req *r = t->r;
 
 	argv[0] = (char *)verb;
@@ -135,30 +150,137 @@ static int send_take(struct tree *t, const char *verb)
 	argv[2] = (char *)r->retain;
 	argv[3] = r->keep ? "1" : "0";
 	argv[4] = (char *)r->wait;
+	argv[5] = (char *)r->boundary;
 	for (int k = 0; k < r->npaths; k++) {
 		scope_rel(t->mnt, r->paths[k], paths[k], sizeof(paths[k]));
-		argv[5 + k] = paths[k];
+		argv[6 + k] = paths[k];
 	}
-	t->f = ctl_request(t->fd, 5 + r->npaths, argv);
+	t->f = ctl_request(t->fd, 6 + r->npaths, argv);
 	if (!t->f) {
 		fprintf(stderr, "swactl: %s: cannot talk to the daemon: %s\n",
 			t->mnt, strerror(errno));
 		close(t->fd);
 	}
 	t->fd = -1;	/* closed, or owned by t->f */
+	/* unbuffered: poll() on the socket must see every line not read */
+	if (t->f)
+		setvbuf(t->f, NULL, _IONBF, 0);
 	return t->f ? 0 : 1;
 }
 
-/* Read a tree's answer to "prepare": 0 when it is drained and held. */
-static int read_ready(struct tree *t)
+/*
+ * "wait boundary waited_s=S count=N holders=PID:COMM,..." as
+ * "swactl: MNT: checkpoint NAME waits for N open transaction(s) (S s):
+ * pid PID (COMM), ...".
+ */
+static void print_progress(const struct tree *t, char *line)
+{
+	long long waited = 0;
+	unsigned long count = 0;
+	char *list = strstr(line, " holders="), *save = NULL, *h;
+	int k = 0;
+
+	sscanf(line, "wait boundary waited_s=%lld count=%lu", &waited, &count);
+	fprintf(stderr, "swactl: %s: checkpoint %s waits for %lu open "
+		"transaction(s) (%lld s)", t->mnt, t->r->name, count, waited);
+	for (h = list ? strtok_r(list + 9, ",", &save) : NULL; h;
+	     h = strtok_r(NULL, ",", &save), k++) {
+		char *comm = strchr(h, ':');
+
+		if (!comm || ctlmsg_unquote(comm + 1) < 0)
+			continue;
+		*comm = '\0';
+		for (char *p = comm + 1; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		fprintf(stderr, "%s pid %s (%s)", k ? "," : ":", h, comm + 1);
+	}
+	if (count > (unsigned long)k)
+		fprintf(stderr, "%s%lu more", k ? " and " : ": ",
+			count - (unsigned long)k);
+	fputc('\n', stderr);
+}
+
+/*
+ * Read one line of t's answer: -1 for a progress line (printed), 0 when
+ * it is want (or, with want NULL, "ok ..."), else the exit code.
+ */
+static int read_answer(struct tree *t, const char *want)
 {
 	char line[1024];
 
 	if (ctl_read_line(t->f, t->mnt, line, sizeof(line)))
 		return 1;
-	if (!strcmp(line, "ready"))
+	if (!strncmp(line, "wait boundary ", 14)) {
+		print_progress(t, line);
+		return -1;
+	}
+	if (want && !strcmp(line, want))
 		return 0;
-	return ctl_parse_status(line, t->mnt, t->rest, sizeof(t->rest)) ?: 1;
+	return ctl_parse_status(line, want ? t->mnt : NULL, t->rest,
+				sizeof(t->rest)) ?: (want ? 1 : 0);
+}
+
+/* How long a tree may stay silent: the reply bound of connect_tree(). */
+static int poll_ms(const struct take_req *r)
+{
+	double w = wait_secs(r), ms = (ctl_timeout() + w) * 1000;
+
+	/* beyond INT_MAX ms (24 days) is as good as no bound */
+	return ctl_timeout() == 0 || w < 0 || ms > INT_MAX ? -1 : (int)ms;
+}
+
+/*
+ * Read every prepared tree's answer until each said want; stop at the
+ * first failure.  Returns true when all did.
+ */
+static bool await_all(struct tree *ts, int n, const char *want)
+{
+	struct pollfd *p = calloc((size_t)n, sizeof(*p));
+	int left = 0, rc;
+
+	if (!p)
+		return false;
+	for (int k = 0; k < n; k++) {
+		ts[k].rc = ts[k].f ? -1 : 1;	/* -1: no answer yet */
+		left += ts[k].rc == -1;
+	}
+	while (left > 0) {
+		for (int k = 0; k < n; k++)
+			p[k] = (struct pollfd){ .fd = ts[k].rc == -1 ?
+						fileno(ts[k].f) : -1,
+						.events = POLLIN };
+		rc = poll(p, (nfds_t)n, poll_ms(ts[0].r));
+		if (rc == 0)
+			fprintf(stderr, "swactl: checkpoint %s not taken: a daemon "
+				"did not answer within the wait time plus %g s "
+				"(SWACTL_TIMEOUT)\n", ts[0].r->name, ctl_timeout());
+		if (rc == 0 || (rc < 0 && errno != EINTR))
+			break;
+		for (int k = 0; k < n; k++) {
+			if (!p[k].revents)
+				continue;
+			ts[k].rc = read_answer(&ts[k], want);
+			if (ts[k].rc > 0)
+				left = -1;	/* one failed: all abort */
+			else if (ts[k].rc == 0)
+				left--;
+		}
+	}
+	free(p);
+	return left == 0;
+}
+
+/* Send the next word of the protocol to a prepared tree. */
+static int send_word(struct tree *t, const char *word)
+{
+	size_t n = strlen(word);
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%s\n", word);
+	/* a daemon that gave up must not kill us with SIGPIPE */
+	return send(fileno(t->f), buf, n + 1, MSG_NOSIGNAL) ==
+	       (ssize_t)(n + 1) ? 0 : -1;
 }
 
 /*
@@ -172,8 +294,7 @@ static int finish_all(struct tree *ts, int n, bool ok)
 	int rc = 0;
 
 	for (int k = 0; ok && k < n; k++)
-		if (ts[k].f && ts[k].rc == 0 &&
-		    write(fileno(ts[k].f), "commit\n", 7) != 7)
+		if (send_word(&ts[k], "commit") < 0)
 			ts[k].rc = 1;
 	for (int k = 0; k < n; k++) {
 		struct tree *t = &ts[k];
@@ -183,6 +304,8 @@ static int finish_all(struct tree *ts, int n, bool ok)
 		if (ok && t->rc == 0)
 			t->rc = ctl_status(t->f, t->mnt, t->rest,
 					   sizeof(t->rest));
+		if (t->rc < 0)	/* never answered: aborted by us */
+			t->rc = 0;
 		/* closing without "commit" aborts a prepared tree */
 		fclose(t->f);
 		t->f = NULL;
@@ -204,7 +327,8 @@ static int take_one(const struct take_req *r, const char *mnt)
 	if (t.rc == 0)
 		t.rc = send_take(&t, "checkpoint");
 	if (t.rc == 0) {
-		t.rc = ctl_status(t.f, NULL, t.rest, sizeof(t.rest));
+		while ((t.rc = read_answer(&t, NULL)) < 0)
+			;
 		fclose(t.f);
 	}
 	if (t.rc == 0)
@@ -239,11 +363,12 @@ int take_all(const struct take_req *r, char *const mnts[], int n)
 		ready = !(ts[k].rc = connect_tree(&ts[k]));
 	for (int k = 0; k < n && ready; k++)
 		ready = !(ts[k].rc = send_take(&ts[k], "prepare"));
-	for (int k = 0; k < n; k++) {
-		if (ts[k].f)
-			ts[k].rc = read_ready(&ts[k]);
-		ready &= ts[k].rc == 0;
-	}
+	if (ready)
+		ready = await_all(ts, n, "bounded");
+	for (int k = 0; k < n && ready; k++)
+		ready = send_word(&ts[k], "drain") == 0;
+	if (ready)
+		ready = await_all(ts, n, "ready");
 	rc = finish_all(ts, n, ready);
 	if (!ready && rc == 0)
 		rc = 1;

@@ -14,15 +14,16 @@ struct take_req {
 	const char *retain;	/* "saved" or "all" */
 	int keep;
 	const char *wait;	/* milliseconds or "nomax" */
+	const char *boundary;	/* "off", milliseconds or "nomax" */
 	const char *paths[TAKE_SCOPE_MAX];
 	int npaths;
 };
 
 /*
  * Take r on the trees mnts[0..n): flush their dirty shared-mmap pages,
- * drain, commit.  Prints one line per tree on success, one line per
+ * wait for the transaction boundary if asked, drain, commit.  Prints one line per tree on success, one line per
  * failure on stderr.  Returns swactl's exit code: 0, 1, or 3 when a wait
- * limit was exceeded.
+ * limit (boundary or drain) was exceeded.
  */
 int take_all(const struct take_req *r, char *const mnts[], int n);
 

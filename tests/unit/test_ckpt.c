@@ -923,3 +923,66 @@ Test(ckpt_hist, failed_and_stopped_are_recorded, .init = setup_hist,
 	cr_assert_str_eq(rs.r[1].outcome, "stopped");
 	cr_assert_eq(rs.r[1].t_size_bytes, -1, "T size was never counted");
 }
+
+/* The boundary wait before the drain (ckpt_bound). */
+static int granted;
+
+static void count_grant(void *cookie, void *arg)
+{
+	granted++;
+}
+
+static struct txn *txn;
+
+static void setup_txn(void)
+{
+	static const struct txn_ops ops = { count_grant, NULL };
+	struct ckpt_set_opts o = { .block_size = BS, .store_dir = dir,
+				   .store_mem = 16 * MIB,
+				   .store_max = 64 * MIB };
+
+	granted = 0;
+	strcpy(dir, "/tmp/swafs-ckpt-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(evpath, sizeof(evpath), "%s/events.jsonl", dir);
+	cr_assert_eq(events_open(evpath, &ev), 0);
+	cr_assert_eq(txn_create(&ops, NULL, &txn), 0);
+	o.events = ev;
+	o.txn = txn;
+	cr_assert_eq(ckpt_set_create(&o, &s), 0);
+}
+
+static void teardown_txn(void)
+{
+	teardown();
+	txn_free(txn);
+}
+
+Test(ckpt, boundary_timeout_leaves_nothing, .init = setup_txn,
+     .fini = teardown_txn)
+{
+	struct txn_wait w = { .timeout_ns = 100 * 1000000ll,
+			      .report_ns = 1000 * 1000000ll };
+	struct ckpt_info info[2];
+	struct txn_state st;
+	struct ckpt_prep *p;
+	int cookie;
+
+	cr_assert_eq(txn_lock(txn, 1, 1, "app", 0, NULL), 0);
+	cr_assert_eq(ckpt_bound(s, "b", 0, NULL, 0, &w, &p), -ETIMEDOUT);
+	cr_assert_eq(ckpt_list(s, info, 2), 0);
+	txn_state(txn, &st);
+	cr_assert_not(st.closed, "the gate must reopen after a failed wait");
+	/* and a later boundary, once the holder is gone, works */
+	txn_unlock(txn, 1);
+	cr_assert_eq(ckpt_bound(s, "b", 0, NULL, 0, &w, &p), 0);
+	cr_assert_eq(txn_lock(txn, 2, 2, "app", 0, &cookie), TXN_PARKED);
+	cr_assert_eq(ckpt_drain(p, -1), 0);
+	cr_assert_eq(granted, 0, "a transaction began before T");
+	ckpt_commit(p);
+	cr_assert_eq(granted, 1);
+	cr_assert_eq(ckpt_list(s, info, 2), 1);
+	txn_state(txn, &st);
+	cr_assert_not(st.closed);
+	cr_assert_eq(st.holders, 1);
+}
