@@ -42,6 +42,7 @@ struct main_opts {
 	char *store_max;	/* -o store_max=SIZE */
 	char *events;		/* -o events=FILE */
 	char *on_full;		/* -o on_full=POLICY */
+	char *throttle_max;	/* -o throttle_max=SECS */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -62,6 +63,7 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("store_max=%s", store_max),
 	MAIN_OPT("events=%s", events),
 	MAIN_OPT("on_full=%s", on_full),
+	MAIN_OPT("throttle_max=%s", throttle_max),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -107,9 +109,13 @@ static void usage(FILE *f)
 "                         (default 256M)\n"
 "  -o store_max=SIZE      disk space for spilled pre-images (default 16G)\n"
 "  -o on_full=POLICY      when the store is full: invalidate (default: the\n"
-"                         checkpoint is invalidated, live writes go on) or\n"
+"                         checkpoint is invalidated, live writes go on),\n"
+"                         throttle (changes that need a capture wait for\n"
+"                         the save to free space, then invalidate) or\n"
 "                         fail-writes (changes that need a capture fail\n"
 "                         with ENOSPC; the checkpoint stays valid)\n"
+"  -o throttle_max=SECS   longest wait of one call under on_full=throttle\n"
+"                         (default 60)\n"
 "  -o events=FILE         append JSON Lines events to FILE\n"
 "\n"
 "Checkpoints and views are driven with swactl(1): swactl --help.\n"
@@ -241,6 +247,7 @@ struct main_vals {
 	uint64_t store_max;
 	const char *store;
 	enum ckpt_on_full on_full;
+	double throttle_max;
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -294,9 +301,16 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	v->on_full = CKPT_FULL_INVALIDATE;
 	if (o->on_full && !strcmp(o->on_full, "fail-writes"))
 		v->on_full = CKPT_FULL_FAIL_WRITES;
+	else if (o->on_full && !strcmp(o->on_full, "throttle"))
+		v->on_full = CKPT_FULL_THROTTLE;
 	else if (o->on_full && strcmp(o->on_full, "invalidate"))
-		return fail("invalid option 'on_full=%s': want invalidate or "
-			    "fail-writes", o->on_full);
+		return fail("invalid option 'on_full=%s': want invalidate, "
+			    "throttle or fail-writes", o->on_full);
+	v->throttle_max = 60.0;
+	if (o->throttle_max &&
+	    parse_secs(o->throttle_max, TIMEOUT_MAX, &v->throttle_max))
+		return fail("invalid option 'throttle_max=%s': %s",
+			    o->throttle_max, "want seconds from 0 to 86400");
 	return parse_sizes(o, v);
 }
 
@@ -334,7 +348,9 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 				    .root = backing,
 				    .store_dir = v->store,
 				    .store_mem = v->store_mem,
-				    .store_max = v->store_max };
+				    .store_max = v->store_max,
+				    .throttle_ns = (int64_t)(v->throttle_max *
+							     1e9) };
 	unsigned stale = 0;
 	int rc;
 
@@ -580,6 +596,7 @@ out:
 	free(o.store_max);
 	free(o.events);
 	free(o.on_full);
+	free(o.throttle_max);
 	fuse_opt_free_args(&args);
 	return rc;
 }
