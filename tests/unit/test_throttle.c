@@ -299,3 +299,34 @@ Test(throttle, store_warn_once_per_crossing, .init = setup_long,
 	cr_assert_eq(count_events("store-warn"), 2);
 	ckpt_put(c);
 }
+
+Test(throttle, take_while_throttled_drains_after_throttle_max,
+     .init = setup_short, .fini = teardown)
+{
+	struct writer w[NWRITERS] = { 0 };
+	struct ckpt *c = ckpt_get(s, "t"), *u;
+	uint64_t pause;
+	int64_t t0;
+
+	fill_and_block(w);
+	/* waiting writers are inside the gate: a drain shorter than their
+	 * wait fails and changes nothing */
+	cr_assert_eq(ckpt_take(s, "u", 0, 50000000ll, &pause), -ETIMEDOUT);
+	cr_assert_null(ckpt_get(s, "u"));
+	/* a longer one ends once throttle_ns has run out for them */
+	t0 = now_ns();
+	cr_assert_eq(ckpt_take(s, "u", 0, 10000000000ll, &pause), 0);
+	cr_assert_lt(now_ns() - t0, 5000000000ll);
+	for (int k = 0; k < NWRITERS; k++) {
+		pthread_join(w[k].th, NULL);
+		cr_assert_eq(w[k].rc, 0);
+	}
+	cr_assert_not(ckpt_usable(c));
+	u = ckpt_get(s, "u");
+	cr_assert(ckpt_usable(u));
+	/* the new checkpoint has the whole (emptied) store to itself */
+	cr_assert_eq(live_write(40), 0);
+	cr_assert_eq(view_block(u, 40), 0);
+	ckpt_put(u);
+	ckpt_put(c);
+}
