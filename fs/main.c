@@ -48,6 +48,7 @@ struct main_opts {
 	char *on_full;		/* -o on_full=POLICY */
 	char *keep_days;	/* -o keep_days=N */
 	char *boundary_report;	/* -o boundary_report=SECS */
+	char *throttle_max;	/* -o throttle_max=SECS */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -70,6 +71,7 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("on_full=%s", on_full),
 	MAIN_OPT("keep_days=%s", keep_days),
 	MAIN_OPT("boundary_report=%s", boundary_report),
+	MAIN_OPT("throttle_max=%s", throttle_max),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -115,9 +117,13 @@ static void usage(FILE *f)
 "                         (default 256M)\n"
 "  -o store_max=SIZE      disk space for spilled pre-images (default 16G)\n"
 "  -o on_full=POLICY      when the store is full: invalidate (default: the\n"
-"                         checkpoint is invalidated, live writes go on) or\n"
+"                         checkpoint is invalidated, live writes go on),\n"
+"                         throttle (changes that need a capture wait for\n"
+"                         the save to free space, then invalidate) or\n"
 "                         fail-writes (changes that need a capture fail\n"
 "                         with ENOSPC; the checkpoint stays valid)\n"
+"  -o throttle_max=SECS   longest wait of one call under on_full=throttle\n"
+"                         (default 60)\n"
 "  -o events=FILE         append JSON Lines events to FILE\n"
 "  -o keep_days=N         keep the history of checkpoints (swactl history)\n"
 "                         for N days after each ended, 0 to 36500\n"
@@ -258,6 +264,7 @@ struct main_vals {
 	enum ckpt_on_full on_full;
 	unsigned keep_days;
 	unsigned stale;		/* stale stores removed at mount */
+	double throttle_max;
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -326,9 +333,16 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	v->on_full = CKPT_FULL_INVALIDATE;
 	if (o->on_full && !strcmp(o->on_full, "fail-writes"))
 		v->on_full = CKPT_FULL_FAIL_WRITES;
+	else if (o->on_full && !strcmp(o->on_full, "throttle"))
+		v->on_full = CKPT_FULL_THROTTLE;
 	else if (o->on_full && strcmp(o->on_full, "invalidate"))
-		return fail("invalid option 'on_full=%s': want invalidate or "
-			    "fail-writes", o->on_full);
+		return fail("invalid option 'on_full=%s': want invalidate, "
+			    "throttle or fail-writes", o->on_full);
+	v->throttle_max = 60.0;
+	if (o->throttle_max &&
+	    parse_secs(o->throttle_max, TIMEOUT_MAX, &v->throttle_max))
+		return fail("invalid option 'throttle_max=%s': %s",
+			    o->throttle_max, "want seconds from 0 to 86400");
 	return parse_sizes(o, v);
 }
 
@@ -382,7 +396,9 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 				    .root = backing,
 				    .store_dir = v->store,
 				    .store_mem = v->store_mem,
-				    .store_max = v->store_max };
+				    .store_max = v->store_max,
+				    .throttle_ns = (int64_t)(v->throttle_max *
+							     1e9) };
 	int rc;
 
 	rc = events_open(o->events, &ctx->events);
@@ -648,6 +664,7 @@ out:
 	free(o.on_full);
 	free(o.keep_days);
 	free(o.boundary_report);
+	free(o.throttle_max);
 	fuse_opt_free_args(&args);
 	return rc;
 }

@@ -48,6 +48,7 @@ struct view {
 	char dir[PATH_MAX];		/* immutable: where it is mounted */
 	pthread_mutex_t anc_lock;
 	struct vanc *anc;		/* anc_lock: see view_scope() */
+	atomic_llong gone_said;		/* view_gone() last spoke, s */
 };
 
 /* A directory leading to a --path subtree, with its path from the root. */
@@ -78,6 +79,7 @@ struct vfile {
 	uint64_t saved_upto;		/* blocks below: marked saved */
 	uint32_t *covered;		/* per block: bytes served from its
 					 * start without a gap */
+	bool gone_said;			/* lock: view_read() told of EIO */
 };
 
 struct vdir {
@@ -109,10 +111,11 @@ static struct cobj *view_cobj(struct view *v, struct ino *i)
 	return cobj_find(v->objs, dev, ino);
 }
 
-/* G3: name the object a view could not serve (its live path if any). */
-static void view_integrity(struct view *v, struct ino *i, const char *why)
+/* "PATH (inode N): why" for object i, its live path if it has one. */
+static void view_describe(struct view *v, struct ino *i, const char *why,
+			  char *what, size_t size)
 {
-	char link[LIVE_PROC_PATH_MAX], path[PATH_MAX] = "", what[PATH_MAX + 256];
+	char link[LIVE_PROC_PATH_MAX], path[PATH_MAX] = "";
 	ssize_t n = -1;
 	dev_t dev;
 	ino_t ino;
@@ -125,9 +128,43 @@ static void view_integrity(struct view *v, struct ino *i, const char *why)
 	}
 	path[n > 0 ? n : 0] = '\0';
 	ino_ident(i, &dev, &ino);
-	snprintf(what, sizeof(what), "%s (inode %lu): %s",
+	snprintf(what, size, "%s (inode %lu): %s",
 		 n > 0 ? path : "deleted file", (unsigned long)ino, why);
+}
+
+/* G3: name the object a view could not serve. */
+static void view_integrity(struct view *v, struct ino *i, const char *why)
+{
+	char what[PATH_MAX + 256];
+
+	view_describe(v, i, why, what, sizeof(what));
 	ckpt_report_integrity(v->ck, what);
+}
+
+/* One stderr line: i fails with EIO because the checkpoint went. */
+static void view_say_gone(struct view *v, struct ino *i)
+{
+	char what[PATH_MAX + 256];
+
+	view_describe(v, i, "fails with EIO", what, sizeof(what));
+	fprintf(stderr, "swafs: view '%s' of checkpoint '%s': %s: checkpoint "
+		"%s\n", v->dir, ckpt_name(v->ck), what,
+		ckpt_unusable_why(v->ck) ?: "released");
+}
+
+/*
+ * The checkpoint was invalidated or released: every call fails with EIO.
+ * Said at most once a second per view here, since a tree walk fails on
+ * every name; reads say it once per open file (view_read).
+ */
+static int view_gone(struct view *v, struct ino *i)
+{
+	long long now = time(NULL), last = atomic_load(&v->gone_said);
+
+	if (now != last &&
+	    atomic_compare_exchange_strong(&v->gone_said, &last, now))
+		view_say_gone(v, i);
+	return -EIO;
 }
 
 /*
@@ -153,7 +190,7 @@ static int view_tstat(struct view *v, struct ino *i, struct stat *st)
 	int fd, rc = 0;
 
 	if (!ckpt_usable(v->ck))
-		return -EIO;
+		return view_gone(v, i);
 	if (!c) {
 		fd = ino_fd_get(v->itab, i);
 		if (fd < 0)
@@ -324,7 +361,7 @@ static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	if (!ckpt_usable(v->ck))
-		return reply_rc(req, -EIO);
+		return reply_rc(req, view_gone(v, view_ino(v, parent)));
 	if (!live_name_ok(name))
 		return reply_rc(req, -EINVAL);
 	rc = view_resolve_scoped(v, view_ino(v, parent), name, &i);
@@ -458,7 +495,7 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return reply_rc(req, -EROFS);
 	if (!ckpt_usable(v->ck))
-		return reply_rc(req, -EIO);
+		return reply_rc(req, view_gone(v, view_ino(v, ino)));
 	rc = view_do_open(v, view_ino(v, ino), &f);
 	if (rc < 0)
 		return reply_rc(req, rc);
@@ -522,6 +559,19 @@ static void vfile_served_locked(struct view *v, struct vfile *f, uint64_t off,
 					f->saved_upto);
 }
 
+/* Every open file whose read fails because the checkpoint went says so. */
+static void view_read_gone(struct view *v, struct vfile *f, struct ino *i)
+{
+	bool said;
+
+	pthread_mutex_lock(&f->lock);
+	said = f->gone_said;
+	f->gone_said = true;
+	pthread_mutex_unlock(&f->lock);
+	if (!said)
+		view_say_gone(v, i);
+}
+
 static void view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
@@ -536,6 +586,8 @@ static void view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 					   (uint64_t)off) : -EIO;
 	if (n == -EIO && ckpt_usable(v->ck))
 		view_integrity(v, view_ino(v, ino), "T data cannot be served");
+	else if (n == -EIO)
+		view_read_gone(v, f, view_ino(v, ino));
 	if (n >= 0) {
 		pthread_mutex_lock(&f->lock);
 		vfile_served_locked(v, f, (uint64_t)off, (size_t)n);
@@ -557,7 +609,7 @@ static void view_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return reply_rc(req, -EINVAL);
 	if (!ckpt_usable(v->ck))
-		return reply_rc(req, -EIO);
+		return reply_rc(req, view_gone(v, view_ino(v, ino)));
 	r = cobj_seek(v->objs, f->c, f->fd, (uint64_t)off, whence == SEEK_DATA);
 	if (r < 0)
 		return reply_rc(req, (int)r);
@@ -620,7 +672,7 @@ static void view_opendir(fuse_req_t req, fuse_ino_t ino,
 	int rc = vd ? 0 : -ENOMEM;
 
 	if (rc == 0 && !ckpt_usable(v->ck))
-		rc = -EIO;
+		rc = view_gone(v, view_ino(v, ino));
 	if (rc == 0)
 		rc = view_list(v, view_ino(v, ino), vd);
 	if (rc < 0) {
@@ -759,8 +811,9 @@ static ssize_t view_do_xattr(struct view *v, struct ino *i, const char *name,
 {
 	struct cobj *c = view_cobj(v, i);
 	ssize_t n = 0;
+
 	if (!ckpt_usable(v->ck))
-		return -EIO;
+		return view_gone(v, i);
 	if (!c || !(cobj_flags(c) & COBJ_XATTR)) {
 		n = view_xattr_live(v, i, name, buf, size);
 		c = view_cobj(v, i);

@@ -20,6 +20,7 @@
 #   BENCH_STRICT   1: exit 1 when a target is missed (default 0: report only)
 #   SWAFS          daemon binary (default bin/swafs of this tree)
 #   BENCH_BLOCK_SIZES  block sizes compared by ckpt_write (default "16K 64K 256K")
+#   BENCH_THROTTLE_STORE  store_mem,store_max of the throttle row (default 8M,32M)
 #
 # The checkpoint rows compare two swafs runs in the same table: "native" is
 # then the baseline named in the row (no checkpoint, the live mount, ...).
@@ -47,10 +48,11 @@ FILESIZE=4096
 
 SWACTL=${SWACTL:-$ROOT/bin/swactl}
 BLOCK_SIZES=${BENCH_BLOCK_SIZES:-16K 64K 256K}
+THROTTLE_STORE=${BENCH_THROTTLE_STORE:-8M,32M}
 
 WORKLOADS="seq_write seq_read rand_write rand_read create stat tar"
 WORKLOADS="$WORKLOADS ckpt_pause ckpt_write view_tar view_dd store_peak btrfs"
-WORKLOADS="$WORKLOADS ckpt_load"
+WORKLOADS="$WORKLOADS ckpt_load throttle"
 # shellcheck disable=SC2116,SC2086  # squeeze white space
 ONLY=" $(echo ${BENCH_ONLY:-$WORKLOADS}) "
 
@@ -696,6 +698,55 @@ bench_ckpt_load() {
 	say "  target: p99 with 8 writers <= 5000 us (it is $4 us)"
 	row "pause median, 1 vs 4 trees (writers)" "$5" "$7" us time 2
 	row "pause p99, 1 vs 4 trees (writers)" "$6" "$8" us time 2
+}
+
+# saved_write_run OPTS: remount with OPTS added; the random writer's IOPS
+# while a saver reads a view of a checkpoint at a pace that outlasts the
+# writer (so every timed write happens during the save); with no OPTS, the
+# writer alone with no checkpoint
+saved_write_run() {
+	local saver full warn vdir=$WORK/view saved_opts=$OPTS rate
+	swafs_umount
+	OPTS="${saved_opts:+$saved_opts${1:+,}}$1"
+	swafs_mount
+	OPTS=$saved_opts
+	need_bigfile swafs "$MNT"
+	if [ -z "$1" ]; then
+		rand_write_run "$MNT"
+		return
+	fi
+	mkdir -p "$vdir"
+	"$SWACTL" checkpoint "$MNT" --name t >/dev/null
+	"$SWACTL" mount "$MNT" t "$vdir" >/dev/null
+	rate=$(($(numfmt --from=iec "$SIZE") * 4 / 5 / RUNTIME))
+	fio --name=saver --filename="$vdir/big.dat" --ioengine=psync --rw=read \
+		--bs=1M --rate="$rate" --output=/dev/null >/dev/null 2>&1 &
+	saver=$!
+	rand_write_run "$MNT"
+	wait "$saver" || say "  warning: the saver failed (see the events)"
+	umount "$vdir"
+	warn=$("$SWACTL" events "$MNT" | grep -c '"event":"store-warn"' || true)
+	full=$("$SWACTL" events "$MNT" | grep -c '"event":"store-full"' || true)
+	say "  -o $1: saver $((rate >> 20)) MiB/s; store-warn $warn, store-full $full"
+	[ "$full" = 0 ] || say "  warning: the store ran full: that run measures an invalidated checkpoint"
+}
+
+# throttle: a random writer during a save under on_full=throttle with a
+# store far smaller than what it changes, against the same writer with no
+# checkpoint (the whole cost), and with a checkpoint whose store never
+# binds (the share of the throttle alone)
+bench_throttle() {
+	local none big thr
+	# not via $(...): the runs remount (see on_side)
+	saved_write_run "" >"$TMP/result"
+	none=$(cat "$TMP/result")
+	saved_write_run "store_mem=256M,store_max=16G" >"$TMP/result"
+	big=$(cat "$TMP/result")
+	saved_write_run "on_full=throttle,store_mem=${THROTTLE_STORE%,*},store_max=${THROTTLE_STORE#*,}" >"$TMP/result"
+	thr=$(cat "$TMP/result")
+	row "rand write 4K, throttle+saver" "$none" "$thr" IOPS tput -
+	row "  same, vs unbound store+saver" "$big" "$thr" IOPS tput -
+	swafs_umount
 }
 
 # -------------------------------------------------------------- checks, setup

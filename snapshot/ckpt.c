@@ -60,13 +60,13 @@ struct ckpt {
 	struct timespec t;		/* immutable: T */
 	uint64_t pause_us;		/* immutable */
 	atomic_int state;		/* enum ckpt_state */
+	atomic_int why;			/* set before state turns INVALID */
 	atomic_int refs;
 	atomic_uint views;
 	struct cobj_table *objs;	/* immutable */
 	char **scope;			/* immutable; NULL: whole tree */
 	size_t nscope;
 	struct cprog *prog;		/* immutable; for status */
-	const char *_Atomic why;	/* static text: why it was invalidated */
 };
 
 struct ckpt_set {
@@ -78,14 +78,33 @@ struct ckpt_set {
 	struct pstore *store;		/* immutable */
 	unsigned bs;			/* immutable */
 	enum ckpt_on_full on_full;	/* immutable */
+	int64_t throttle_ns;		/* immutable */
+	uint64_t store_bytes;		/* immutable: store_mem + store_max */
 	char *root;			/* immutable: BACKING's path */
 	atomic_llong full_warned;	/* when store-full was last emitted, s */
+	atomic_ullong warn_seen;	/* pstore_warn_seq() last reported */
+	atomic_uint throttled;		/* calls waiting for space now */
+	atomic_ullong throttle_waits, throttle_wait_us, throttle_timeouts;
 	struct events *ev;		/* immutable, not owned */
 	struct hist *hist;		/* immutable, not owned; may be NULL */
 	void (*on_reached)(void *, struct ckpt *);	/* immutable */
 	void *on_reached_arg;		/* immutable */
 	struct txn *txn;		/* immutable, not owned; may be NULL */
 };
+
+/* One call's wait for store space under on_full=throttle. */
+struct throttle {
+	uint64_t seq;			/* pstore_freed_seq() before a pass */
+	struct timespec t0, deadline;	/* CLOCK_MONOTONIC */
+	bool waiting;			/* counted in set->throttled */
+	bool expired;			/* deadline passed: invalidate */
+};
+
+static uint64_t elapsed_us(const struct timespec *a, const struct timespec *b)
+{
+	return (uint64_t)((b->tv_sec - a->tv_sec) * 1000000 +
+			  (b->tv_nsec - a->tv_nsec) / 1000);
+}
 
 static bool ckpt_state_ok(const struct ckpt *c)
 {
@@ -95,16 +114,39 @@ static bool ckpt_state_ok(const struct ckpt *c)
 	       atomic_load(&c->refs) >= (s == CKPT_RELEASED ? 0 : 1);
 }
 
+/*
+ * A spill segment's space comes back only once every record in it is
+ * dropped.  Segments of an eighth of store_max let a save, which drops
+ * pre-images in file order while captures land in write order, free
+ * space long before it has read everything: throttled writers wait on
+ * that.
+ */
+static uint64_t seg_size(uint64_t store_max)
+{
+	uint64_t n = store_max / 8;
+
+	return n < PSTORE_SEG_MIN ? PSTORE_SEG_MIN
+	       : n > PSTORE_SEG_DEFAULT ? PSTORE_SEG_DEFAULT : n;
+}
+
 int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 {
+	uint64_t total = o->store_mem + o->store_max;
 	struct pstore_limits lim = { .mem_max = o->store_mem,
-				     .disk_max = o->store_max };
+				     .disk_max = o->store_max,
+				     .seg_max = seg_size(o->store_max) };
 	struct ckpt_set *s = calloc(1, sizeof(*s));
 	pthread_rwlockattr_t ra;
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
+	if (total < o->store_mem)
+		total = UINT64_MAX;
+	/* store-warn at 80%, again only after falling below 70% */
+	lim.warn_at = total / 10 * 8;
+	lim.rearm_below = total / 10 * 7;
+	s->store_bytes = total;
 	rc = gate_create(&s->gate);
 	if (rc == 0)
 		rc = pstore_create(o->store_dir, &lim, &s->store);
@@ -123,6 +165,7 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	pthread_mutex_init(&s->take_lock, NULL);
 	s->bs = o->block_size;
 	s->on_full = o->on_full;
+	s->throttle_ns = o->throttle_ns;
 	s->ev = o->events;
 	s->hist = o->hist;
 	s->on_reached = o->on_reached;
@@ -150,7 +193,7 @@ static void ckpt_free(struct ckpt *c)
 /* The history record of c, ending now with outcome (unless invalid). */
 static void hist_fill(struct ckpt *c, struct hist_rec *r, const char *outcome)
 {
-	const char *why = atomic_load(&c->why);
+	int why = atomic_load(&c->why);
 	struct timespec now;
 	struct cobj_stats st;
 	uint64_t bytes, files;
@@ -161,7 +204,8 @@ static void hist_fill(struct ckpt *c, struct hist_rec *r, const char *outcome)
 	strcpy(r->name, c->name);
 	snprintf(r->outcome, sizeof(r->outcome), "%s",
 		 why ? "invalidated" : outcome);
-	snprintf(r->reason, sizeof(r->reason), "%s", why ? why : "");
+	snprintf(r->reason, sizeof(r->reason), "%s", why == -ENOSPC ? "store full"
+		 : why ? "capture failed" : "");
 	r->t = c->t.tv_sec;
 	r->ended = now.tv_sec;
 	r->pause_us = c->pause_us;
@@ -334,24 +378,64 @@ bool ckpt_usable(const struct ckpt *c)
 	return atomic_load(&((struct ckpt *)c)->state) == CKPT_ACTIVE;
 }
 
-static void ckpt_invalidate(struct ckpt *c, int err)
+const char *ckpt_unusable_why(const struct ckpt *c)
+{
+	switch (atomic_load(&((struct ckpt *)c)->state)) {
+	case CKPT_ACTIVE:
+		return NULL;
+	case CKPT_INVALID:
+		return atomic_load(&((struct ckpt *)c)->why) == -ENOSPC
+		       ? "invalidated: store full"
+		       : "invalidated: capture failed";
+	default:
+		return "released";
+	}
+}
+
+static void emit_full(struct ckpt *c, const struct throttle *th)
+{
+	struct timespec now;
+
+	if (!th || !th->waiting) {
+		events_emit(c->set->ev, "store-full", "\"name\":\"%s\","
+			    "\"policy\":\"invalidate\",\"action\":\"checkpoint "
+			    "invalidated, live writes go on\"", c->name);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	events_emit(c->set->ev, "store-full", "\"name\":\"%s\","
+		    "\"policy\":\"throttle\",\"action\":\"invalidate\","
+		    "\"waited_ms\":%lu", c->name,
+		    (unsigned long)(elapsed_us(&th->t0, &now) / 1000));
+}
+
+/*
+ * Views fail from here on, and the pre-images go now, not when the last
+ * view lets go: live writes, and other checkpoints, get the space back.
+ * th: the wait that ran out under on_full=throttle, or NULL.
+ */
+static void ckpt_invalidate(struct ckpt *c, int err, const struct throttle *th)
 {
 	char q[160];
 	int was = CKPT_ACTIVE;
 
+	int none = 0;
+
+	atomic_compare_exchange_strong(&c->why, &none, err);
 	if (!atomic_compare_exchange_strong(&c->state, &was, CKPT_INVALID))
 		return;
-	atomic_store(&c->why, err == -ENOSPC ? "store full" : "capture failed");
+	if (th && th->waiting)
+		atomic_fetch_add(&c->set->throttle_timeouts, 1);
 	if (err == -ENOSPC)
-		events_emit(c->set->ev, "store-full", "\"name\":\"%s\","
-			    "\"policy\":\"invalidate\",\"action\":\"checkpoint "
-			    "invalidated, live writes go on\"", c->name);
+		emit_full(c, th);
 	events_emit(c->set->ev, "failed",
 		    "\"name\":\"%s\",\"reason\":\"%s\"", c->name,
 		    events_quote(err == -ENOSPC ? "store full: checkpoint "
 				 "invalidated, live writes go on"
 				 : "capture failed: checkpoint invalidated",
 				 q, sizeof(q)));
+	cobj_table_purge(c->objs);
+	pstore_kick(c->set->store);
 }
 
 void ckpt_report_integrity(struct ckpt *c, const char *what)
@@ -411,14 +495,53 @@ static void emit_refused(struct ckpt_set *s, struct ckpt *c)
 			    "needing a capture fail with ENOSPC\"", c->name);
 }
 
-static int hook_all(struct ckpt_set *s, const struct cobj_ref *r,
-		    enum hook h, uint64_t off, uint64_t len)
+/* Say once per crossing that the store passed 80% (pstore_warn_seq). */
+static void note_store_warn(struct ckpt_set *s, struct ckpt *c)
 {
+	uint64_t seq = pstore_warn_seq(s->store);
+	uint64_t seen = atomic_load(&s->warn_seen);
+	struct pstore_stats ps;
+
+	if (seq == seen ||
+	    !atomic_compare_exchange_strong(&s->warn_seen, &seen, seq))
+		return;
+	pstore_stats(s->store, &ps);
+	events_emit(s->ev, "store-warn", "\"name\":\"%s\",\"used_bytes\":%lu,"
+		    "\"max_bytes\":%lu", c->name,
+		    (unsigned long)(ps.mem_bytes + ps.disk_bytes),
+		    (unsigned long)s->store_bytes);
+}
+
+/*
+ * The store policy for c, whose capture failed with rc: returns 0 (the
+ * call goes on), -ENOSPC (it must fail) or 1 (wait for space, retry).
+ */
+static int on_capture_error(struct ckpt_set *s, struct ckpt *c, int rc,
+			    const struct throttle *th)
+{
+	if (rc == -ENOSPC && s->on_full == CKPT_FULL_FAIL_WRITES) {
+		emit_refused(s, c);
+		return rc;
+	}
+	if (rc == -ENOSPC && s->on_full == CKPT_FULL_THROTTLE) {
+		if (!th->expired)
+			return 1;
+	}
+	ckpt_invalidate(c, rc, th);
+	return 0;
+}
+
+/* Run the hook for every active checkpoint; -EAGAIN: wait and rerun.
+ * Captures are idempotent, so a rerun redoes only what failed. */
+static int hook_pass(struct ckpt_set *s, const struct cobj_ref *r,
+		     enum hook h, uint64_t off, uint64_t len,
+		     struct throttle *th)
+{
+	bool wait = false;
 	struct ckpt *c;
 	int err = 0;
 
-	if (atomic_load(&s->nactive) == 0)
-		return 0;
+	th->seq = pstore_freed_seq(s->store);
 	pthread_rwlock_rdlock(&s->lock);
 	for (c = s->list; c; c = c->next) {
 		int rc;
@@ -426,15 +549,68 @@ static int hook_all(struct ckpt_set *s, const struct cobj_ref *r,
 		if (atomic_load(&c->state) != CKPT_ACTIVE)
 			continue;
 		rc = hook_one(c, r, h, off, len);
-		if (rc == -ENOSPC && s->on_full == CKPT_FULL_FAIL_WRITES) {
-			emit_refused(s, c);
-			err = rc;
-		} else if (rc < 0) {
-			ckpt_invalidate(c, rc);
+		if (rc == 0) {
+			note_store_warn(s, c);
+			continue;
 		}
+		rc = on_capture_error(s, c, rc, th);
+		if (rc > 0)
+			wait = true;
+		else if (rc < 0)
+			err = rc;
 	}
 	pthread_rwlock_unlock(&s->lock);
-	return err;
+	return wait ? -EAGAIN : err;
+}
+
+/*
+ * Wait for store space with no lock held (ckpt.h): the set's list lock
+ * would block releases, an entry lock the views.  Frees and state
+ * changes move pstore_freed_seq and wake us.
+ */
+static void throttle_wait(struct ckpt_set *s, struct throttle *th)
+{
+	if (!th->waiting) {
+		th->waiting = true;
+		clock_gettime(CLOCK_MONOTONIC, &th->t0);
+		th->deadline.tv_sec = th->t0.tv_sec +
+				      s->throttle_ns / 1000000000;
+		th->deadline.tv_nsec = th->t0.tv_nsec +
+				       s->throttle_ns % 1000000000;
+		if (th->deadline.tv_nsec >= 1000000000) {
+			th->deadline.tv_sec++;
+			th->deadline.tv_nsec -= 1000000000;
+		}
+		atomic_fetch_add(&s->throttled, 1);
+		atomic_fetch_add(&s->throttle_waits, 1);
+	}
+	if (pstore_wait_freed(s->store, th->seq, &th->deadline) == -ETIMEDOUT)
+		th->expired = true;
+}
+
+static void throttle_end(struct ckpt_set *s, const struct throttle *th)
+{
+	struct timespec now;
+
+	if (!th->waiting)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	atomic_fetch_add(&s->throttle_wait_us, elapsed_us(&th->t0, &now));
+	atomic_fetch_sub(&s->throttled, 1);
+}
+
+static int hook_all(struct ckpt_set *s, const struct cobj_ref *r,
+		    enum hook h, uint64_t off, uint64_t len)
+{
+	struct throttle th = { .waiting = false };
+	int rc;
+
+	if (atomic_load(&s->nactive) == 0)
+		return 0;
+	while ((rc = hook_pass(s, r, h, off, len, &th)) == -EAGAIN)
+		throttle_wait(s, &th);
+	throttle_end(s, &th);
+	return rc;
 }
 
 int ckpt_before_data(struct ckpt_set *s, const struct cobj_ref *r,
@@ -529,12 +705,6 @@ static int ckpt_new(struct ckpt_set *s, const char *name, unsigned flags,
 	atomic_init(&c->refs, 1);
 	*out = c;
 	return 0;
-}
-
-static uint64_t elapsed_us(const struct timespec *a, const struct timespec *b)
-{
-	return (uint64_t)((b->tv_sec - a->tv_sec) * 1000000 +
-			  (b->tv_nsec - a->tv_nsec) / 1000);
 }
 
 /* A checkpoint being taken: bounded, then drained and held, waiting for
@@ -822,6 +992,9 @@ static int release_one(struct ckpt_set *s, struct ckpt *want, const char *name)
 	pthread_rwlock_unlock(&s->lock);
 	if (c) {
 		emit_released(s, c);
+		/* views may hold c for long: its space comes back now */
+		cobj_table_purge(c->objs);
+		pstore_kick(s->store);
 		ckpt_put(c);
 	}
 	pthread_mutex_unlock(&s->take_lock);
@@ -948,4 +1121,19 @@ size_t ckpt_status(struct ckpt_set *s, const char *name,
 	}
 	pthread_rwlock_unlock(&s->lock);
 	return n;
+}
+
+void ckpt_store_info(struct ckpt_set *s, struct ckpt_store_info *out)
+{
+	struct pstore_stats ps;
+
+	pstore_stats(s->store, &ps);
+	out->on_full = s->on_full;
+	out->used_bytes = ps.mem_bytes + ps.disk_bytes;
+	out->max_bytes = s->store_bytes;
+	out->peak_bytes = ps.peak_bytes;
+	out->throttled = atomic_load(&s->throttled);
+	out->throttle_waits = atomic_load(&s->throttle_waits);
+	out->throttle_wait_us = atomic_load(&s->throttle_wait_us);
+	out->throttle_timeouts = atomic_load(&s->throttle_timeouts);
 }

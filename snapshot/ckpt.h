@@ -29,6 +29,8 @@ struct hist;
 enum ckpt_on_full {
 	CKPT_FULL_INVALIDATE,	/* the checkpoint is invalidated; writes go on */
 	CKPT_FULL_FAIL_WRITES,	/* changes needing a capture fail: ENOSPC */
+	CKPT_FULL_THROTTLE,	/* they wait for the save to free space, at
+				 * most throttle_ns, then invalidate */
 };
 
 struct ckpt_set_opts {
@@ -37,6 +39,7 @@ struct ckpt_set_opts {
 	const char *store_dir;	/* where the store spills */
 	uint64_t store_mem;	/* memory budget of the store */
 	uint64_t store_max;	/* disk budget of the store */
+	int64_t throttle_ns;	/* on_full=throttle: longest wait of a call */
 	struct events *events;	/* not owned */
 	const char *root;	/* canonical path of BACKING (for --path) */
 	struct hist *hist;	/* not owned; NULL: no history */
@@ -63,8 +66,17 @@ void ckpt_op_end(struct ckpt_set *s);
  * or -ENOSPC when the store is full and the policy is fail-writes: the
  * caller must then not make the change and fail with ENOSPC.  Any other
  * capture failure, and a full store under the invalidate policy,
- * invalidates the checkpoint (views then fail with EIO) and never fails
- * the live call.
+ * invalidates the checkpoint (views then fail with EIO, its pre-images
+ * are freed) and never fails the live call.
+ *
+ * Under the throttle policy a hook that finds the store full waits until
+ * space is freed (a view saved blocks, a checkpoint went) and retries,
+ * for at most throttle_ns in all; then it invalidates the checkpoints
+ * still full and returns 0.  While it waits it holds no lock: views,
+ * saves and releases go on.  It stays inside the drain gate, because the
+ * call's earlier hooks cannot be redone against a new checkpoint: a
+ * checkpoint taken meanwhile drains after at most throttle_ns.  Callers
+ * must hold no lock of their own across a hook.
  */
 int ckpt_before_data(struct ckpt_set *s, const struct cobj_ref *r,
 		     uint64_t off, uint64_t len);
@@ -165,6 +177,9 @@ const struct timespec *ckpt_time(const struct ckpt *c);
 struct cobj_table *ckpt_objects(struct ckpt *c);
 /* false once released or invalidated: views must fail with EIO */
 bool ckpt_usable(const struct ckpt *c);
+/* Why views of c fail, for messages: "released", "invalidated: store
+ * full", "invalidated: capture failed"; NULL while c is usable. */
+const char *ckpt_unusable_why(const struct ckpt *c);
 struct ckpt_set *ckpt_set_of(const struct ckpt *c);
 void ckpt_report_integrity(struct ckpt *c, const char *what);
 
@@ -209,5 +224,18 @@ struct ckpt_status {
  */
 size_t ckpt_status(struct ckpt_set *s, const char *name,
 		   struct ckpt_status *out, size_t max);
+
+/* The store shared by every checkpoint of the set, and its policy. */
+struct ckpt_store_info {
+	enum ckpt_on_full on_full;
+	uint64_t used_bytes;	/* pre-images held, memory and disk */
+	uint64_t max_bytes;	/* store_mem + store_max */
+	uint64_t peak_bytes;
+	unsigned throttled;	/* calls waiting for store space now */
+	uint64_t throttle_waits;	/* calls that have waited, ever */
+	uint64_t throttle_wait_us;	/* the time they waited, in all */
+	uint64_t throttle_timeouts;	/* checkpoints invalidated by it */
+};
+void ckpt_store_info(struct ckpt_set *s, struct ckpt_store_info *out);
 
 #endif

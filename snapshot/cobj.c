@@ -33,6 +33,7 @@
 
 struct cobj {
 	struct cobj *hnext;		/* shard lock */
+	struct cobj *anext;		/* immutable once in t->all */
 	dev_t dev;			/* immutable */
 	ino_t ino;			/* immutable */
 	struct stat st;			/* immutable: T attributes (rule 2) */
@@ -62,6 +63,10 @@ struct cobj_table {
 	struct pstore *store;		/* immutable */
 	unsigned bs;			/* immutable block size */
 	bool retain_all;		/* immutable */
+	/* every entry, newest first; entries are only pushed, never
+	 * unlinked, so a walk needs no lock */
+	_Atomic(struct cobj *) all;
+	atomic_bool purged;		/* captures store nothing */
 	atomic_ullong objects, released, captured, captured_bytes, saved;
 	atomic_ullong saved_bytes, held_bytes, peak_held, first_served_ns;
 };
@@ -244,8 +249,12 @@ static struct cobj *cobj_insert(struct cobj_table *t, struct cobj *n)
 		c = n;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (c == n)
+	if (c == n) {
 		atomic_fetch_add(&t->objects, 1);
+		n->anext = atomic_load(&t->all);
+		while (!atomic_compare_exchange_weak(&t->all, &n->anext, n))
+			;
+	}
 	return c;
 }
 
@@ -374,6 +383,12 @@ static int capture_blocks_locked(struct cobj_table *t, struct cobj *c,
 	void *buf = NULL;
 	int fd = -1, rc = 0;
 
+	/* The checkpoint is gone: keep nothing.  Broken before the change,
+	 * so a view that reads the changed bytes live sees it (rule 3). */
+	if (atomic_load(&t->purged)) {
+		set_flag(c, COBJ_BROKEN);
+		return 0;
+	}
 	for (uint64_t b = b0; b <= b1 && rc == 0; b++) {
 		unsigned char s = atomic_load(&c->bstate[b]);
 
@@ -874,6 +889,30 @@ void cobj_table_free(struct cobj_table *t)
 		pthread_mutex_destroy(&s->lock);
 	}
 	free(t);
+}
+
+/*
+ * A capture racing with the purge is safe: it checks purged under the
+ * entry lock, after the entry is in t->all.  If the walk below missed the
+ * entry, it was pushed after the walk read t->all, so after purged was
+ * set, and the capture sees purged.  Otherwise the walk takes the entry
+ * lock after the capture and drops what it stored.
+ */
+void cobj_table_purge(struct cobj_table *t)
+{
+	atomic_store(&t->purged, true);
+	for (struct cobj *c = atomic_load(&t->all); c; c = c->anext) {
+		pthread_mutex_lock(&c->lock);
+		/* broken first: a reader that finds a ref gone retries, and
+		 * the retry must end in -EIO, not in a live read */
+		set_flag(c, COBJ_BROKEN);
+		for (uint64_t b = 0; c->bref && b < c->nblocks; b++) {
+			if (c->bref[b])
+				pstore_drop(t->store, c->bref[b]);
+			c->bref[b] = 0;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
 }
 
 void cobj_table_stats(struct cobj_table *t, struct cobj_stats *out)

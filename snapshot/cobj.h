@@ -71,6 +71,14 @@ struct cobj_table_opts {
 int cobj_table_create(const struct cobj_table_opts *o, struct cobj_table **out);
 /* Frees every entry and drops every pre-image it holds. */
 void cobj_table_free(struct cobj_table *t);
+/*
+ * The checkpoint is gone (invalidated or released) but views may still
+ * hold the table: drop every pre-image now and mark every entry broken, so
+ * the store space comes back at once and views get -EIO.  Captures into
+ * the table store nothing from here on, also in entries created later.
+ * May run concurrently with captures, reads and itself.
+ */
+void cobj_table_purge(struct cobj_table *t);
 
 /*
  * Find the entry for ref, or create it from the live object (recording its

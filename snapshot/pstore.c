@@ -19,6 +19,9 @@
  *     struct pstore_trash, emptied after unlocking.
  *  5. mem_bytes is the sum of the sizes of PSTORE_MEM records; disk_bytes
  *     the sum of seg->end over hooked segments (reservations included).
+ *  6. freed_seq moves, and waiters are woken, under ps->lock wherever
+ *     mem_bytes or disk_bytes fall (space_freed_locked), so a waiter that
+ *     read freed_seq before its failed put cannot miss the free.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include <lz4.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -119,6 +123,10 @@ struct pstore {
 	uint32_t seg_cursor;		/* next segs[] to try; lock */
 	uint32_t next_seg_id;		/* lock */
 	struct pstore_stats st;		/* lock */
+	pthread_cond_t freed;		/* space came back; with lock */
+	atomic_ullong freed_seq;	/* written under lock, read without */
+	bool warned;			/* lock: at or above warn_at */
+	atomic_ullong warn_seq;		/* moves when warned is set */
 };
 
 /* What a locked step retired, to release once the lock is dropped. */
@@ -443,6 +451,20 @@ static void peak_note_locked(struct pstore *ps)
 
 	if (used > ps->st.peak_bytes)
 		ps->st.peak_bytes = used;
+	if (ps->lim.warn_at && !ps->warned && used >= ps->lim.warn_at) {
+		ps->warned = true;
+		atomic_fetch_add(&ps->warn_seq, 1);
+	}
+}
+
+/* Bytes held went down (invariant 6). */
+static void space_freed_locked(struct pstore *ps)
+{
+	if (ps->warned &&
+	    ps->st.mem_bytes + ps->st.disk_bytes < ps->lim.rearm_below)
+		ps->warned = false;
+	ps->freed_seq++;
+	pthread_cond_broadcast(&ps->freed);
 }
 
 static void commit_note_locked(struct pstore *ps, struct pstore_slot *s,
@@ -466,6 +488,7 @@ static void seg_retire_locked(struct pstore *ps, struct pstore_seg *seg,
 		ps->active = NULL;
 	seg->next = t->segs;
 	t->segs = seg;
+	space_freed_locked(ps);
 }
 
 /*
@@ -756,6 +779,7 @@ void pstore_drop(struct pstore *ps, uint64_t ref)
 			s->u.mem->dead = 1;	/* its last reader frees it */
 		else
 			t.mrec = s->u.mem;
+		space_freed_locked(ps);
 	} else {
 		seg = ps->segs[s->u.disk.seg];
 		seg->live--;
@@ -777,6 +801,38 @@ void pstore_stats(struct pstore *ps, struct pstore_stats *out)
 	pthread_mutex_unlock(&ps->lock);
 }
 
+uint64_t pstore_freed_seq(struct pstore *ps)
+{
+	return atomic_load(&ps->freed_seq);
+}
+
+int pstore_wait_freed(struct pstore *ps, uint64_t seq,
+		      const struct timespec *deadline)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&ps->lock);
+	while (ps->freed_seq == seq && rc == 0)
+		rc = -pthread_cond_timedwait(&ps->freed, &ps->lock, deadline);
+	if (ps->freed_seq != seq)
+		rc = 0;
+	pthread_mutex_unlock(&ps->lock);
+	return rc;
+}
+
+void pstore_kick(struct pstore *ps)
+{
+	pthread_mutex_lock(&ps->lock);
+	ps->freed_seq++;
+	pthread_cond_broadcast(&ps->freed);
+	pthread_mutex_unlock(&ps->lock);
+}
+
+uint64_t pstore_warn_seq(struct pstore *ps)
+{
+	return atomic_load_explicit(&ps->warn_seq, memory_order_relaxed);
+}
+
 const char *pstore_path(const struct pstore *ps)
 {
 	return ps->path;
@@ -794,7 +850,22 @@ static int limits_resolve(const struct pstore_limits *lim,
 		out->seg_max = PSTORE_SEG_DEFAULT;
 	if (out->seg_max < PSTORE_SEG_MIN || out->seg_max > PSTORE_SEG_LIMIT)
 		return -EINVAL;
+	if (out->warn_at && out->rearm_below > out->warn_at)
+		return -EINVAL;
 	return 0;
+}
+
+/* Deadlines of space waiters are CLOCK_MONOTONIC: immune to clock steps. */
+static int freed_cond_init(struct pstore *ps)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	rc = -pthread_cond_init(&ps->freed, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc;
 }
 
 /* Make DIR/swafs-store.<pid>.<random> (mkdtemp: mode 0700) and open it. */
@@ -833,6 +904,12 @@ int pstore_create(const char *dir, const struct pstore_limits *lim,
 	ps->next_seg_id = 1;
 	rc = -pthread_mutex_init(&ps->lock, NULL);
 	if (rc < 0) {
+		free(ps);
+		return rc;
+	}
+	rc = freed_cond_init(ps);
+	if (rc < 0) {
+		pthread_mutex_destroy(&ps->lock);
 		free(ps);
 		return rc;
 	}
@@ -890,6 +967,7 @@ void pstore_free(struct pstore *ps)
 	free(ps->path);
 	free(ps->segs);
 	free(ps->chunks);
+	pthread_cond_destroy(&ps->freed);
 	pthread_mutex_destroy(&ps->lock);
 	free(ps);
 }

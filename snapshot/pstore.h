@@ -5,8 +5,9 @@
  * are then appended to spill segment files in a private directory, up to
  * disk_max bytes of segment files.
  *
- * Threading: pstore_put, pstore_get, pstore_drop, pstore_stats and
- * pstore_test_corrupt may be called concurrently from any number of
+ * Threading: pstore_put, pstore_get, pstore_drop, pstore_stats, the space
+ * calls (pstore_freed_seq ... pstore_warn_seq) and pstore_test_corrupt may
+ * be called concurrently from any number of
  * threads.  pstore_create and pstore_free must not race with anything on
  * the same store.  No compression, checksum or file I/O is done under the
  * lock the other calls need.
@@ -49,6 +50,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define PSTORE_REC_MAX		(1u << 20)	/* longest record, bytes */
 #define PSTORE_REC_HDR_SIZE	24u
@@ -71,6 +73,8 @@ struct pstore_limits {
 	uint64_t mem_max;
 	uint64_t disk_max;
 	uint64_t seg_max;
+	uint64_t warn_at;	/* 0, or see pstore_warn_seq() */
+	uint64_t rearm_below;	/* < warn_at */
 };
 
 /*
@@ -133,6 +137,31 @@ struct pstore_stats {
 
 /* Copy a consistent snapshot of the counters into *out. */
 void pstore_stats(struct pstore *ps, struct pstore_stats *out);
+
+/*
+ * Waiting for space, for writers that found the store full: a counter
+ * that moves whenever stored bytes are freed (a drop, a segment file
+ * removed) or pstore_kick() is called.  Read it before the put that may
+ * fail, then wait on that value: a free in between is not missed.
+ * Reading it takes no lock.
+ */
+uint64_t pstore_freed_seq(struct pstore *ps);
+/*
+ * Wait until the counter differs from seq or until deadline
+ * (CLOCK_MONOTONIC) passes.  Returns 0, or -ETIMEDOUT.
+ */
+int pstore_wait_freed(struct pstore *ps, uint64_t seq,
+		      const struct timespec *deadline);
+/* Move the counter and wake every waiter (their reason to wait is gone). */
+void pstore_kick(struct pstore *ps);
+
+/*
+ * Fill warning: a counter that moves each time the bytes held (memory
+ * plus disk) rise to lim.warn_at or above; it moves again only after they
+ * have fallen below lim.rearm_below.  Lock-free: one atomic load, cheap
+ * enough for every write.  Never moves when warn_at is 0.
+ */
+uint64_t pstore_warn_seq(struct pstore *ps);
 
 /*
  * Remove the swafs-store.<pid>.* directories in DIR whose pid is no longer

@@ -62,7 +62,8 @@ static void teardown(void)
 
 static void make_store(uint64_t mem_max, uint64_t disk_max)
 {
-	struct pstore_limits lim = { mem_max, disk_max, 0 };
+	struct pstore_limits lim = { .mem_max = mem_max,
+				     .disk_max = disk_max };
 
 	cr_assert_eq(pstore_create(dir, &lim, &ps), 0);
 }

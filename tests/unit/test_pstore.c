@@ -48,7 +48,8 @@ static void teardown(void)
 
 static void make_store(uint64_t mem_max, uint64_t disk_max, uint64_t seg_max)
 {
-	lim = (struct pstore_limits){ mem_max, disk_max, seg_max };
+	lim = (struct pstore_limits){ .mem_max = mem_max, .disk_max = disk_max,
+				      .seg_max = seg_max };
 	cr_assert_eq(pstore_create(dir, &lim, &ps), 0);
 }
 
@@ -644,14 +645,15 @@ Test(pstore, failed_segment_creation_leaves_no_file, .init = setup,
 
 Test(pstore, create_rejects_bad_args, .init = setup, .fini = teardown)
 {
-	struct pstore_limits bad = { 1, 1, PSTORE_SEG_MIN - 1 };
+	struct pstore_limits bad = { .mem_max = 1, .disk_max = 1,
+				     .seg_max = PSTORE_SEG_MIN - 1 };
 	struct pstore *p = NULL;
 	char missing[128];
 	unsigned n;
 	uint64_t bytes;
 
 	snprintf(missing, sizeof(missing), "%s/missing", dir);
-	lim = (struct pstore_limits){ 1, 1, 0 };
+	lim = (struct pstore_limits){ .mem_max = 1, .disk_max = 1 };
 	cr_assert_eq(pstore_create(missing, &lim, &p), -ENOENT);
 	cr_assert_eq(pstore_create(dir, NULL, &p), -EINVAL);
 	cr_assert_eq(pstore_create(dir, &bad, &p), -EINVAL);
