@@ -126,10 +126,10 @@ raw_err 'b"frobnicate\n"' "err 2 unknown request"
 raw_err 'b"list extra\n"' "err 2 unknown request"
 raw_err 'b"events 18446744073709551616 0\n"' "err 2 malformed events request"
 raw_err 'b"events 0 2\n"' "err 2 malformed events request"
-raw_err 'b"checkpoint c saved 0 nomax ../x\n"' \
+raw_err 'b"checkpoint c saved 0 nomax off ../x\n"' \
 	"err 2 --path '../x' leads outside the tree or through a symlink; give a path inside it"
 raw_err 'b"checkpoint c saved 2 nomax\n"' "err 2 malformed checkpoint request"
-raw_err 'b"checkpoint c saved 0 -1\n"' "err 2 malformed checkpoint request"
+raw_err 'b"checkpoint c saved 0 -1 off\n"' "err 2 malformed checkpoint request"
 raw_err 'b"mount c relative/dir\n"' "err 2 malformed mount request"
 # a client that never finishes its line does not block the others
 exec 7< <("$PYTHON" -c '
