@@ -72,20 +72,27 @@ static bool may_change(const struct conn *c)
 	return c->uid == 0 || c->uid == c->ctx->owner;
 }
 
-/* Read one request line; returns its length or -1. */
+/*
+ * Read one line and nothing after it (a client may send "commit" right
+ * after "hold"); returns its length or -1.
+ */
 static ssize_t read_line(int fd, char *buf, size_t size)
 {
 	size_t n = 0;
 
 	while (n < size - 1) {
-		ssize_t r = recv(fd, buf + n, size - 1 - n, 0);
+		ssize_t r = recv(fd, buf + n, size - 1 - n, MSG_PEEK);
+		char *nl = r > 0 ? memchr(buf + n, '\n', (size_t)r) : NULL;
 
+		if (r > 0)
+			r = recv(fd, buf + n, nl ? (size_t)(nl - buf - n) + 1
+						 : (size_t)r, 0);
 		if (r <= 0)
 			return -1;
 		n += (size_t)r;
 		buf[n] = '\0';
-		if (memchr(buf, '\n', n)) {
-			*strchr(buf, '\n') = '\0';
+		if (nl) {
+			*nl = '\0';
 			return (ssize_t)strlen(buf);
 		}
 	}
@@ -183,6 +190,24 @@ static void cmd_checkpoint(struct conn *c, int argc, char **argv)
 }
 
 /*
+ * Answer "ready" and wait for "commit".  Each "hold" renews the receive
+ * timeout: a client still waiting for other trees or other jobs of a sync
+ * group keeps its trees held, one that hangs loses them within 10 s.
+ */
+static bool await_commit(struct conn *c)
+{
+	char line[16];
+
+	if (say(c->fd, "ready\n") < 0)
+		return false;
+	do {
+		if (read_line(c->fd, line, sizeof(line)) <= 0)
+			return false;
+	} while (!strcmp(line, "hold"));
+	return !strcmp(line, "commit");
+}
+
+/*
  * The first phase of a checkpoint common to several trees: drain, answer
  * "ready", hold the calls until the client says "commit" on the same
  * connection.  Anything else — another word, the client going away, the
@@ -192,7 +217,6 @@ static void cmd_prepare(struct conn *c, int argc, char **argv)
 {
 	struct ckpt_prep *p;
 	struct take_args t;
-	char line[16];
 	int rc;
 
 	if (parse_take(c, argc, argv, &t) < 0)
@@ -201,8 +225,7 @@ static void cmd_prepare(struct conn *c, int argc, char **argv)
 			  t.npaths, &p);
 	if (rc < 0)
 		return say_take_error(c, t.name, rc);
-	if (say(c->fd, "ready\n") == 0 &&
-	    read_line(c->fd, line, sizeof(line)) > 0 && !strcmp(line, "commit")) {
+	if (await_commit(c)) {
 		say(c->fd, "ok pause_us=%lu\n", (unsigned long)ckpt_commit(p));
 		return;
 	}
@@ -313,11 +336,38 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 	free(buf);
 }
 
+/*
+ * note sync-joined|sync-timeout|sync-ended ID NAME JOINED COUNT: a job of
+ * sync group ID, taking checkpoint NAME here, tells the mount's events
+ * how its group stands (JOINED of COUNT jobs).
+ */
+static void cmd_note(struct conn *c, int argc, char **argv)
+{
+	static const char *const kinds[] = { "sync-joined", "sync-timeout",
+					     "sync-ended" };
+	uint64_t joined, count;
+	size_t k = 0;
+
+	while (argc == 6 && k < 3 && strcmp(argv[1], kinds[k]))
+		k++;
+	if (argc != 6 || k == 3 || !parse_name_ok(argv[2]) ||
+	    !parse_name_ok(argv[3]) ||
+	    parse_u64(argv[5], 1, CTLMSG_SYNC_MAX, &count) ||
+	    parse_u64(argv[4], 0, count, &joined))
+		return (void)say(c->fd, "err 2 malformed note request\n");
+	/* names are [A-Za-z0-9._-]: nothing to quote */
+	events_emit(c->ctx->events, kinds[k], "\"sync\":\"%s\",\"name\":\"%s\","
+		    "\"joined\":%lu,\"count\":%lu", argv[2], argv[3],
+		    (unsigned long)joined, (unsigned long)count);
+	say(c->fd, "ok\n");
+}
+
 static void dispatch(struct conn *c, int argc, char **argv)
 {
 	bool change = !strcmp(argv[0], "checkpoint") ||
 		      !strcmp(argv[0], "prepare") ||
-		      !strcmp(argv[0], "mount") || !strcmp(argv[0], "release");
+		      !strcmp(argv[0], "mount") ||
+		      !strcmp(argv[0], "release") || !strcmp(argv[0], "note");
 
 	if (change && !may_change(c))
 		return (void)say(c->fd, "err 1 permission denied: only root "
@@ -335,6 +385,8 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		cmd_list(c);
 	else if (!strcmp(argv[0], "events"))
 		cmd_events(c, argc, argv);
+	else if (!strcmp(argv[0], "note"))
+		cmd_note(c, argc, argv);
 	else
 		say(c->fd, "err 2 unknown request\n");
 }
