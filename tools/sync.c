@@ -370,8 +370,8 @@ int sync_start(const char *id, unsigned count, int64_t wait_ms)
 			id, strerror(errno));
 		goto out;
 	}
-	printf("sync group %s started: waiting for %u jobs, coordinator pid "
-	       "%d\n", id, count, (int)pid);
+	printf("sync group %s started: waiting for %u job%s, coordinator pid "
+	       "%d\n", id, count, count == 1 ? "" : "s", (int)pid);
 	rc = 0;
 out:
 	free(g);
@@ -404,9 +404,10 @@ static int recv_line(int fd, char *buf, size_t size)
 }
 
 /*
- * Connect to group id's coordinator; a job or `sync end` (trusted) talks
- * only to one run by root or by its own user, never to a squatter of the
- * name.  Returns the socket or minus the exit code (reported).
+ * Connect to group id's coordinator.  A job (trusted) joins only one run
+ * by root or by its own user, never a squatter of the name that would
+ * time its checkpoint.  Returns the socket or minus the exit code
+ * (reported).
  */
 static int sync_connect(const char *id, bool trusted)
 {
@@ -422,7 +423,7 @@ static int sync_connect(const char *id, bool trusted)
 				 (cred.uid == 0 || cred.uid == getuid())))
 			return fd;
 		fprintf(stderr, "swactl: sync group %s was started by another "
-			"user (uid %u): not joining or ending it\n", id,
+			"user (uid %u): not joining it\n", id,
 			(unsigned)cred.uid);
 		close(fd);
 		return -1;
@@ -459,7 +460,7 @@ int sync_end(const char *id)
 {
 	char line[SYNC_LINE];
 	unsigned waiting;
-	int fd = sync_connect(id, true), rc;
+	int fd = sync_connect(id, false), rc;
 
 	if (fd < 0)
 		return -fd;

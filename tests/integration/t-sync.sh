@@ -52,6 +52,7 @@ job() {
 # job_done I RC [TEXT]: job I exits RC and its output holds TEXT
 job_done() {
 	local rc=0
+	wait_until 60 pid_gone "${JOB[$1]}" || fail "job $1 still running after 60 s"
 	wait "${JOB[$1]}" || rc=$?
 	[ "$rc" -eq "$2" ] || fail "job $1: exit $rc (expected $2): $(cat "$WORK/job.$1")"
 	[ -z "${3:-}" ] || grep -qF -- "$3" "$WORK/job.$1" ||
@@ -159,6 +160,17 @@ coord_gone "$COORD"
 absent l "${M[0]}" "${M[1]}"
 timeout 10 sh -c "echo x >'${M[1]}/after'" || fail "m2 still held after the group failed"
 
+# a job held longer than a daemon's 10 s receive timeout stays held (the
+# job sends "hold") while another job's --pre runs
+start_group "$G.hold" --count 2 --wait 60
+job 1 "${M[0]}" h "$G.hold"
+job 2 "${M[1]}" h "$G.hold" --pre 'sleep 12'
+job_done 1 0 "checkpoint h taken on ${M[0]}"
+job_done 2 0 "checkpoint h taken on ${M[1]}"
+coord_gone "$COORD"
+swactl release "${M[0]}" h
+swactl release "${M[1]}" h
+
 # sync end: waiting jobs fail, the coordinator goes
 start_group "$G.end" --count 3 --wait 60
 job 1 "${M[0]}" e "$G.end"
@@ -174,8 +186,8 @@ absent e "${M[0]}" "${M[1]}"
 # another uid may neither join nor end a root group
 start_group "$G.perm" --count 1 --wait 60
 as_nobody() { setpriv --reuid=$NOBODY_UID --regid=$NOBODY_GID --clear-groups "$@"; }
-expect_rc 1 "permission denied" as_nobody "$SWACTL" checkpoint "${M[0]}" --name p --sync "$G.perm"
-expect_rc 1 "permission denied" as_nobody "$SWACTL" sync end "$G.perm"
+expect_rc 1 "permission denied: only root and the user who started it" as_nobody "$SWACTL" checkpoint "${M[0]}" --name p --sync "$G.perm"
+expect_rc 1 "permission denied: only root and the user who started it" as_nobody "$SWACTL" sync end "$G.perm"
 [ "$(joined "$G.perm")" = 0 ] || fail "group $G.perm changed by another uid"
 expect_rc 0 "0 jobs were waiting" "$SWACTL" sync end "$G.perm"
 coord_gone "$COORD"
