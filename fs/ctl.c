@@ -75,14 +75,21 @@ static bool may_change(const struct conn *c)
 	return c->uid == 0 || c->uid == c->ctx->owner;
 }
 
-/* Read one request line; returns its length or -1. */
+/*
+ * Read one line and nothing after it (a client may send "commit" right
+ * after "hold"); returns its length or -1.
+ */
 static ssize_t read_line(int fd, char *buf, size_t size)
 {
 	size_t n = 0;
 
 	while (n < size - 1) {
-		ssize_t r = recv(fd, buf + n, size - 1 - n, 0), len;
+		ssize_t r = recv(fd, buf + n, size - 1 - n, MSG_PEEK), len;
+		char *nl = r > 0 ? memchr(buf + n, '\n', (size_t)r) : NULL;
 
+		if (r > 0)
+			r = recv(fd, buf + n, nl ? (size_t)(nl - buf - n) + 1
+						 : (size_t)r, 0);
 		if (r <= 0)
 			return -1;
 		n += (size_t)r;
@@ -299,7 +306,9 @@ static void cmd_checkpoint(struct conn *c, int argc, char **argv)
 
 /*
  * Wait for the client's next line to be want: at most limit_ns (< 0: as
- * long as the client stays and the daemon runs).
+ * long as the client stays and the daemon runs).  Each "hold" restarts
+ * the limit: a client still waiting for other trees or other jobs of a
+ * sync group keeps its trees held, one that hangs loses them.
  */
 static bool await_word(struct conn *c, const char *want, int64_t limit_ns)
 {
@@ -308,15 +317,21 @@ static bool await_word(struct conn *c, const char *want, int64_t limit_ns)
 	char line[16];
 	int r = 0;
 
-	while (r == 0 && (limit_ns < 0 || left > 0) &&
-	       !atomic_load(&c->ctl->stopping)) {
-		r = poll(&p, 1, 250);
-		left -= 250 * 1000000ll;
-		if (r < 0 && errno == EINTR)
-			r = 0;
+	for (;;) {
+		while (r == 0 && (limit_ns < 0 || left > 0) &&
+		       !atomic_load(&c->ctl->stopping)) {
+			r = poll(&p, 1, 250);
+			left -= 250 * 1000000ll;
+			if (r < 0 && errno == EINTR)
+				r = 0;
+		}
+		if (r <= 0 || read_line(c->fd, line, sizeof(line)) <= 0)
+			return false;
+		if (strcmp(line, "hold"))
+			return !strcmp(line, want);
+		left = limit_ns;
+		r = 0;
 	}
-	return r > 0 && read_line(c->fd, line, sizeof(line)) > 0 &&
-	       !strcmp(line, want);
 }
 
 /*
@@ -593,11 +608,38 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 	free(buf);
 }
 
+/*
+ * note sync-joined|sync-timeout|sync-ended ID NAME JOINED COUNT: a job of
+ * sync group ID, taking checkpoint NAME here, tells the mount's events
+ * how its group stands (JOINED of COUNT jobs).
+ */
+static void cmd_note(struct conn *c, int argc, char **argv)
+{
+	static const char *const kinds[] = { "sync-joined", "sync-timeout",
+					     "sync-ended" };
+	uint64_t joined, count;
+	size_t k = 0;
+
+	while (argc == 6 && k < 3 && strcmp(argv[1], kinds[k]))
+		k++;
+	if (argc != 6 || k == 3 || !parse_name_ok(argv[2]) ||
+	    !parse_name_ok(argv[3]) ||
+	    parse_u64(argv[5], 1, CTLMSG_SYNC_MAX, &count) ||
+	    parse_u64(argv[4], 0, count, &joined))
+		return (void)say(c->fd, "err 2 malformed note request\n");
+	/* names are [A-Za-z0-9._-]: nothing to quote */
+	events_emit(c->ctx->events, kinds[k], "\"sync\":\"%s\",\"name\":\"%s\","
+		    "\"joined\":%lu,\"count\":%lu", argv[2], argv[3],
+		    (unsigned long)joined, (unsigned long)count);
+	say(c->fd, "ok\n");
+}
+
 static void dispatch(struct conn *c, int argc, char **argv)
 {
 	bool change = !strcmp(argv[0], "checkpoint") ||
 		      !strcmp(argv[0], "prepare") ||
-		      !strcmp(argv[0], "mount") || !strcmp(argv[0], "release");
+		      !strcmp(argv[0], "mount") ||
+		      !strcmp(argv[0], "release") || !strcmp(argv[0], "note");
 
 	if (change && !may_change(c))
 		return (void)say(c->fd, "err 1 permission denied: only root "
@@ -619,6 +661,8 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		cmd_status(c, argc, argv);
 	else if (!strcmp(argv[0], "history"))
 		cmd_history(c, argc);
+	else if (!strcmp(argv[0], "note"))
+		cmd_note(c, argc, argv);
 	else
 		say(c->fd, "err 2 unknown request\n");
 }

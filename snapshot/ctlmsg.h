@@ -16,6 +16,7 @@
 
 #define CTLMSG_MAX 8192
 #define CTLMSG_ARGS 48
+#define CTLMSG_SYNC_MAX 64	/* jobs in one sync group */
 
 /*
  * Find the end of the request line among the n bytes received so far in

@@ -1,7 +1,8 @@
 /*
  * swactl - take checkpoints of a swafs live tree, mount their views, list
- * and release them.  One cmd_<verb>() per subcommand; exit codes:
- * 0 done, 1 failed, 2 usage, 3 wait time exceeded.
+ * and release them, run sync groups.  One cmd_<verb>() per subcommand;
+ * exit codes: 0 done, 1 failed, 2 usage, 3 wait time exceeded, 5-7 sync
+ * group errors (tools/sync.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
 #include "tools/report.h"
+#include "tools/sync.h"
 #include "tools/take.h"
 
 #define SWACTL_VERSION "0.1.0"
@@ -28,6 +30,7 @@ static const char usage_text[] =
 "  checkpoint MNT... --name NAME [--retain saved|all] [--keep]\n"
 "             [--boundary-wait SECS] [--wait SECS] [--path SUBDIR]...\n"
 "             [--pre CMD] [--post CMD]\n"
+"             [--sync ID]\n"
 "      take checkpoint NAME of the live tree at MNT; returns once the\n"
 "      instant is reached and prints the pause writers saw.  Several\n"
 "      MNTs get one common instant: all are drained and held, then all\n"
@@ -47,6 +50,9 @@ static const char usage_text[] =
 "        and changes nothing; the waiting lock requests go on.\n"
 "      --wait SECS: bound the drain of in-flight calls (default 120,\n"
 "        'nomax' for none); exceeding it exits 3 and changes nothing.\n"
+"      --sync ID: a job of sync group ID: wait until all its jobs have\n"
+"        joined, then all reach one common instant (or none keeps a\n"
+"        checkpoint); --pre runs once all have joined.\n"
 "  mount MNT NAME DIR\n"
 "      mount a read-only view of checkpoint NAME on DIR; `umount DIR`\n"
 "      ends it and, unless --keep, releases the checkpoint.\n"
@@ -62,8 +68,18 @@ static const char usage_text[] =
 "  history MNT [--json]  checkpoints that ended or failed, kept for the\n"
 "      mount's keep_days (outcome, duration, bytes captured, peak store)\n"
 "\n"
-"Names match [A-Za-z0-9._-]{1,64}.  Exit status: 0 done, 1 failed,\n"
-"2 usage error, 3 wait time exceeded.\n"
+"  sync start ID --count N [--wait SECS]\n"
+"      start sync group ID for N jobs (1-64); it waits SECS (default\n"
+"      120, 'nomax' for none) from now until all have joined and are\n"
+"      held, else every job exits 3 and none keeps a checkpoint.\n"
+"  sync end ID           end group ID: each job not past its instant\n"
+"                        fails (exit 1) and keeps no checkpoint\n"
+"  sync list [--json]    the active sync groups\n"
+"\n"
+"Names and sync group IDs match [A-Za-z0-9._-]{1,64}.  Exit status:\n"
+"0 done, 1 failed, 2 usage error, 3 wait time exceeded, 5 sync group\n"
+"already started, 6 sync group not started, 7 sync group in use (all\n"
+"its jobs have joined).\n"
 "\n"
 "SWACTL_TIMEOUT=SECS: how long the daemon may take to answer (default 10,\n"
 "beyond a checkpoint's --wait; 0: no limit); a daemon that does not\n"
@@ -169,7 +185,8 @@ static int run_hook(const char *what, const char *cmd)
 
 /* Parse checkpoint options into r; returns 0 or swactl's usage exit. */
 static int parse_checkpoint(int argc, char **argv, struct take_req *r,
-			    const char **pre, const char **post)
+			    const char **pre, const char **post,
+			    const char **sync)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
@@ -180,6 +197,7 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 		{ "path", required_argument, NULL, 'p' },
 		{ "pre", required_argument, NULL, 'b' },
 		{ "post", required_argument, NULL, 'a' },
+		{ "sync", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static char wait[32] = "120000", boundary[32] = "off";
@@ -200,6 +218,12 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 			*pre = optarg;
 		else if (c == 'a')
 			*post = optarg;
+		else if (c == 's' && !parse_name_ok(optarg))
+			return usage_error("invalid sync group ID '%s': want "
+					   "[A-Za-z0-9._-]{1,64}",
+					   printable(optarg));
+		else if (c == 's')
+			*sync = optarg;
 		else if (c == 'p' && r->npaths == TAKE_SCOPE_MAX)
 			return usage_error("at most %d --path", TAKE_SCOPE_MAX);
 		else if (c == 'p')
@@ -231,26 +255,44 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 	return 0;
 }
 
+struct pre_hook {
+	const char *cmd;	/* or NULL */
+	const char *name;
+};
+
+/* Run --pre if given; 0, or 1 when it failed (reported). */
+static int run_pre(void *arg)
+{
+	const struct pre_hook *h = arg;
+
+	if (!h->cmd || !run_hook("--pre", h->cmd))
+		return 0;
+	fprintf(stderr, "swactl: checkpoint %s not taken: the --pre command "
+		"failed\n", h->name);
+	return 1;
+}
+
 /*
- * --pre runs before anything (a failing one aborts: no checkpoint), then
- * every tree is taken at one instant, then --post runs, also when the
+ * --pre runs right before the drain (a failing one aborts: no
+ * checkpoint): at once, or in a sync group once all its jobs have joined,
+ * so applications are not quiesced while the group waits.  Then every
+ * tree is taken at one instant, then --post runs, also when the
  * checkpoint failed, so applications quiesced by --pre always resume.
  */
 static int cmd_checkpoint(int argc, char **argv)
 {
 	struct take_req r = { 0 };
-	const char *pre = NULL, *post = NULL;
-	int rc = parse_checkpoint(argc, argv, &r, &pre, &post);
+	const char *pre = NULL, *post = NULL, *sync = NULL;
+	int rc = parse_checkpoint(argc, argv, &r, &pre, &post, &sync);
+	struct pre_hook hook = { .cmd = pre, .name = r.name };
 
 	if (rc)
 		return rc;
-	if (pre && run_hook("--pre", pre)) {
-		fprintf(stderr, "swactl: checkpoint %s not taken: the --pre "
-			"command failed\n", r.name);
-		rc = 1;
-	} else {
-		rc = take_all(&r, argv + optind, argc - optind);
-	}
+	if (sync)
+		rc = sync_join(sync, &r, argv + optind, argc - optind,
+			       run_pre, &hook);
+	else if (!(rc = run_pre(&hook)))
+		rc = take_all(&r, argv + optind, argc - optind, NULL, NULL);
 	if (post && run_hook("--post", post) && rc == 0)
 		rc = 1;
 	return rc;
@@ -382,6 +424,91 @@ static int cmd_events(int argc, char **argv)
 	return rc;
 }
 
+/* sync start ID --count N [--wait SECS] (argv[0] is "start") */
+static int cmd_sync_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'c' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char wait[32] = "120000";
+	uint64_t count = 0, ms = 0;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'c' && parse_u64(optarg, 1, SYNC_COUNT_MAX, &count))
+			return usage_error("invalid --count '%s': want 1 to %d",
+					   printable(optarg), SYNC_COUNT_MAX);
+		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
+			return usage_error("invalid --wait '%s': want seconds "
+					   "or 'nomax'", printable(optarg));
+		else if (c == '?')
+			return usage_error("unknown or incomplete sync start "
+					   "option '%s'",
+					   printable(argv[optind - 1]));
+	}
+	if (optind != argc - 1 || !parse_name_ok(argv[optind]))
+		return usage_error("sync start wants one ID matching "
+				   "[A-Za-z0-9._-]{1,64}");
+	if (!count)
+		return usage_error("sync start wants --count N");
+	if (strcmp(wait, "nomax"))
+		parse_u64(wait, 0, UINT64_MAX, &ms);
+	return sync_start(argv[optind], (unsigned)count,
+			  strcmp(wait, "nomax") ? (int64_t)ms : -1);
+}
+
+struct group_list {
+	bool json, first;
+};
+
+static void print_group(char *record, void *arg)
+{
+	struct group_list *l = arg;
+	char id[80] = "", left[24] = "";
+	unsigned count = 0, joined = 0;
+	long long age = 0;
+	int pid = 0;
+
+	if (l->json) {
+		print_json_record(record, l->first);
+	} else {
+		sscanf(record, "id=%79s count=%u joined=%u age=%lld "
+		       "wait_left=%23s pid=%d", id, &count, &joined, &age,
+		       left, &pid);
+		printf("%-20s %u of %u jobs joined  age %llds  wait left %s%s"
+		       "  coordinator pid %d\n", id, joined, count, age, left,
+		       strcmp(left, "nomax") ? "s" : "", pid);
+	}
+	l->first = false;
+}
+
+static int cmd_sync(int argc, char **argv)
+{
+	struct group_list l = { .first = true };
+	const char *sub = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(sub, "start"))
+		return cmd_sync_start(argc - 1, argv + 1);
+	if (!strcmp(sub, "end") && argc == 3 && parse_name_ok(argv[2]))
+		return sync_end(argv[2]);
+	if (!strcmp(sub, "end"))
+		return usage_error("sync end wants one ID matching "
+				   "[A-Za-z0-9._-]{1,64}");
+	l.json = argc == 3 && !strcmp(argv[2], "--json");
+	if (strcmp(sub, "list") || (argc != 2 && !l.json))
+		return usage_error("sync wants start ID --count N [--wait "
+				   "SECS], end ID or list [--json]");
+	if (l.json)
+		printf("[");
+	sync_each(print_group, &l);
+	if (l.json)
+		printf("]\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -392,6 +519,7 @@ int main(int argc, char **argv)
 		{ "release", cmd_release }, { "list", cmd_list },
 		{ "events", cmd_events }, { "status", report_status },
 		{ "history", report_history },
+		{ "sync", cmd_sync },
 	};
 
 	if (argc < 2)

@@ -10,8 +10,11 @@
  * tree's boundary.  While the last tree drains, the first ones are
  * already held, so no tree changes between the first and the last
  * commit: one common instant.  A tree that fails makes the others abort;
- * a daemon aborts by itself if we go away.  While a daemon waits for the
- * boundary it sends "wait boundary ..." lines, printed on stderr.
+ * a daemon aborts by itself if we go away, or after 10 s without a word
+ * from us.  While a daemon waits for the boundary it sends "wait
+ * boundary ..." lines, printed on stderr.  A barrier (sync group,
+ * tools/sync.c) may wait between "ready" and "commit" for longer, sending
+ * "hold" now and then to keep the trees held.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +40,11 @@ struct tree {
 	int fd;			/* connection, until t->f owns it */
 	int rc;			/* exit code of this tree's step */
 	char rest[256];
+};
+
+struct take_held {
+	struct tree *ts;
+	int n;
 };
 
 /*
@@ -284,6 +292,25 @@ static int send_word(struct tree *t, const char *word)
 }
 
 /*
+ * A prepared daemon says nothing until "commit" unless it gave up its
+ * hold: anything to read now is its abort.
+ */
+int take_hold(struct take_held *h)
+{
+	for (int k = 0; k < h->n; k++) {
+		struct tree *t = &h->ts[k];
+		struct pollfd p = { .fd = fileno(t->f), .events = POLLIN };
+
+		if (poll(&p, 1, 0) != 0 ||
+		    send(p.fd, "hold\n", 5, MSG_NOSIGNAL) != 5) {
+			ctl_status(t->f, t->mnt, t->rest, sizeof(t->rest));
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Commit (ok) or abort every prepared tree; returns the worst exit code.
  * Every "commit" is sent before any answer is read: each tree's writers
  * wait from its drain to its commit, and that must not include the other
@@ -341,13 +368,14 @@ static int take_one(const struct take_req *r, const char *mnt)
  * first tree held waits only for the others' drains, never for their
  * flushes or connections.
  */
-int take_all(const struct take_req *r, char *const mnts[], int n)
+int take_all(const struct take_req *r, char *const mnts[], int n,
+	     take_barrier_fn *barrier, void *arg)
 {
 	struct tree *ts;
 	bool ready = true;
-	int rc;
+	int rc, brc = 0;
 
-	if (n == 1)
+	if (n == 1 && !barrier)
 		return take_one(r, mnts[0]);
 	ts = calloc((size_t)n, sizeof(*ts));
 	if (!ts) {
@@ -369,16 +397,20 @@ int take_all(const struct take_req *r, char *const mnts[], int n)
 		ready = send_word(&ts[k], "drain") == 0;
 	if (ready)
 		ready = await_all(ts, n, "ready");
+	if (ready && barrier) {
+		brc = barrier(arg, &(struct take_held){ .ts = ts, .n = n });
+		ready = brc == 0;
+	}
 	rc = finish_all(ts, n, ready);
 	if (!ready && rc == 0)
-		rc = 1;
+		rc = brc ? brc : 1;
 	for (int k = 0; k < n; k++)
 		if (ts[k].fd >= 0)	/* connected, never asked */
 			close(ts[k].fd);
 	for (int k = 0; k < n && rc == 0; k++)
 		printf("checkpoint %s taken on %s (%s)\n", r->name, mnts[k],
 		       ts[k].rest);
-	if (rc)
+	if (rc && n > 1)
 		fprintf(stderr, "swactl: checkpoint %s not taken on any of the "
 			"%d trees\n", r->name, n);
 	free(ts);

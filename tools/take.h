@@ -19,12 +19,32 @@ struct take_req {
 	int npaths;
 };
 
+/* The trees of one take_all, every one drained and held. */
+struct take_held;
+
+/*
+ * Keep every tree of h held a while longer.  A daemon gives up a hold
+ * (and aborts) after 10 s without a word from us; each call renews that.
+ * Returns 0, or 1 when a daemon has given up already (reported on stderr).
+ */
+int take_hold(struct take_held *h);
+
+/*
+ * A wait between "every tree ready" and "commit" (a sync group waiting for
+ * its other jobs).  It must call take_hold() at least every few seconds
+ * while it waits.  Returns 0 to commit, else the exit code to abort with.
+ */
+typedef int take_barrier_fn(void *arg, struct take_held *h);
+
 /*
  * Take r on the trees mnts[0..n): flush their dirty shared-mmap pages,
- * wait for the transaction boundary if asked, drain, commit.  Prints one line per tree on success, one line per
- * failure on stderr.  Returns swactl's exit code: 0, 1, or 3 when a wait
- * limit (boundary or drain) was exceeded.
+ * wait for the transaction boundary if asked, drain, then, if barrier is
+ * not NULL, call barrier(arg, ...) while they are held, then commit.
+ * Prints one line per tree on success, one line per failure on stderr.
+ * Returns swactl's exit code: 0, 1, 3 when a wait limit (boundary or
+ * drain) was exceeded, or what barrier returned.
  */
-int take_all(const struct take_req *r, char *const mnts[], int n);
+int take_all(const struct take_req *r, char *const mnts[], int n,
+	     take_barrier_fn *barrier, void *arg);
 
 #endif

@@ -1,0 +1,659 @@
+/*
+ * sync.c - sync groups: the coordinator process and the job's side
+ * (protocol in sync.h).
+ *
+ * The instant: jobs prepare their trees only after "go", so every tree
+ * of every job is drained and held at once before any commits, exactly
+ * as take.c does for the trees of one command.  A job waiting for the
+ * others keeps its trees held with take_hold(): a daemon would abort a
+ * prepared tree after 10 s without a word, and a slow job's drain or
+ * --pre command may take longer than that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "snapshot/parse.h"
+#include "tools/ctlclient.h"
+#include "tools/sync.h"
+
+#define SYNC_PREFIX "swafs-sync-"
+#define SYNC_PEERS (2 * SYNC_COUNT_MAX)	/* jobs plus passing requests */
+#define SYNC_CAP_MS (365LL * 86400 * 1000)	/* even "nomax" ends */
+#define SYNC_IDLE_MS 5000	/* a connection that asks nothing goes */
+#define SYNC_HOLD_MS 2000	/* renew the daemons' holds this often */
+#define SYNC_LINE 256
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* The abstract address of group id; returns its length. */
+static socklen_t sync_addr(const char *id, struct sockaddr_un *sa)
+{
+	int n;
+
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
+		     SYNC_PREFIX "%s", id);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			   (size_t)n);
+}
+
+/* Send a formatted line; never blocks, never raises SIGPIPE. */
+__attribute__((format(printf, 2, 3)))
+static int say(int fd, const char *fmt, ...)
+{
+	char buf[SYNC_LINE];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(buf))
+		n = sizeof(buf) - 1;
+	return send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n
+		? 0 : -1;
+}
+
+/* ---- the coordinator ------------------------------------------------ */
+
+enum peer_state {
+	PEER_NEW,	/* connected, request not read yet */
+	PEER_JOINED,	/* a job of the group */
+	PEER_READY,	/* a job with every tree held, after go */
+};
+
+struct peer {
+	int fd;
+	enum peer_state state;
+	uid_t uid;
+	int64_t since;		/* accepted, ms */
+	size_t len;
+	char buf[SYNC_LINE];	/* input not yet a whole line */
+};
+
+/*
+ * Invariants: joined counts the PEER_JOINED and PEER_READY peers, ready
+ * the PEER_READY ones; ready > 0 only after go; over is set once commit,
+ * abort or the answer to end was sent, and the coordinator then exits.
+ */
+struct coord {
+	const char *id;
+	int lfd;
+	uid_t owner;
+	unsigned count, joined, ready;
+	bool go, nomax, over;
+	int64_t t0, deadline;	/* ms, CLOCK_MONOTONIC */
+	int npeers;
+	struct peer peers[SYNC_PEERS];
+};
+
+static void peer_close(struct coord *g, int k)
+{
+	close(g->peers[k].fd);
+	g->peers[k] = g->peers[--g->npeers];
+}
+
+/* Every job of the group gets word (abort timeout|ended|failed K N). */
+static void coord_abort(struct coord *g, const char *why)
+{
+	for (int k = 0; k < g->npeers; k++)
+		if (g->peers[k].state != PEER_NEW)
+			say(g->peers[k].fd, "abort %s %u %u\n", why, g->joined,
+			    g->count);
+	g->over = true;
+}
+
+/* A job went away (or broke the protocol): before go it frees its slot. */
+static void peer_gone(struct coord *g, int k)
+{
+	struct peer *p = &g->peers[k];
+
+	if (p->state != PEER_NEW && g->go)
+		coord_abort(g, "failed");
+	else if (p->state != PEER_NEW)
+		g->joined--;
+	peer_close(g, k);
+}
+
+static void coord_info(struct coord *g, int fd)
+{
+	int64_t now = now_ms();
+	char left[24] = "nomax";
+
+	if (!g->nomax)
+		snprintf(left, sizeof(left), "%lld",
+			 (long long)(g->deadline - now + 999) / 1000);
+	say(fd, "ok id=%s count=%u joined=%u age=%lld wait_left=%s pid=%d "
+	    "uid=%u\n", g->id, g->count, g->joined,
+	    (long long)(now - g->t0) / 1000, left, (int)getpid(),
+	    (unsigned)g->owner);
+}
+
+/* The first line of a connection: join, end or info.  False: closed. */
+static bool peer_request(struct coord *g, int k, char *line)
+{
+	struct peer *p = &g->peers[k];
+	bool allowed = p->uid == 0 || p->uid == g->owner;
+	char *argv[CTLMSG_ARGS];
+	int argc = ctlmsg_parse(line, argv);
+	bool join = argc == 2 && !strcmp(argv[0], "join") &&
+		    parse_name_ok(argv[1]);
+	bool end = argc == 1 && !strcmp(argv[0], "end");
+
+	if ((join || end) && !allowed)
+		say(p->fd, "err 1 sync group %s: permission denied: only root "
+		    "and the user who started it may join or end it\n", g->id);
+	else if (join && (g->go || g->joined == g->count))
+		say(p->fd, "err %d sync group %s in use: all %u jobs have "
+		    "joined\n", SYNC_EXIT_IN_USE, g->id, g->count);
+	else if (join) {
+		p->state = PEER_JOINED;
+		g->joined++;
+		say(p->fd, "joined %u %u\n", g->joined, g->count);
+		return true;
+	} else if (end) {
+		unsigned waiting = g->joined;
+
+		coord_abort(g, "ended");
+		say(p->fd, "ok waiting=%u\n", waiting);
+	} else if (argc == 1 && !strcmp(argv[0], "info"))
+		coord_info(g, p->fd);
+	else
+		say(p->fd, "err 2 malformed sync group request\n");
+	peer_close(g, k);
+	return false;
+}
+
+/* One whole line from peer k.  False: the peer is gone. */
+static bool peer_line(struct coord *g, int k, char *line)
+{
+	struct peer *p = &g->peers[k];
+
+	if (p->state == PEER_NEW)
+		return peer_request(g, k, line);
+	if (p->state == PEER_JOINED && g->go && !strcmp(line, "ready")) {
+		p->state = PEER_READY;
+		g->ready++;
+		return true;
+	}
+	/* "failed", or a word out of turn */
+	peer_gone(g, k);
+	return false;
+}
+
+static void peer_input(struct coord *g, int k)
+{
+	struct peer *p = &g->peers[k];
+	ssize_t r = recv(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len,
+			 MSG_DONTWAIT);
+	char line[SYNC_LINE], *nl;
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0)
+		return peer_gone(g, k);
+	p->len += (size_t)r;
+	while (!g->over && (nl = memchr(p->buf, '\n', p->len))) {
+		size_t n = (size_t)(nl - p->buf);
+
+		memcpy(line, p->buf, n);
+		line[n] = '\0';
+		p->len -= n + 1;
+		memmove(p->buf, nl + 1, p->len);
+		if (!peer_line(g, k, line))
+			return;
+	}
+	if (p->len == sizeof(p->buf) - 1)	/* no line is that long */
+		peer_gone(g, k);
+}
+
+static void coord_accept(struct coord *g)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = accept4(g->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	if (g->npeers == SYNC_PEERS ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	g->peers[g->npeers++] = (struct peer){ .fd = fd, .uid = cred.uid,
+					       .since = now_ms() };
+}
+
+/* All joined: go.  All held: commit, and the group is over. */
+static void coord_step(struct coord *g)
+{
+	if (!g->go && g->joined == g->count) {
+		g->go = true;
+		for (int k = 0; k < g->npeers; k++)
+			if (g->peers[k].state == PEER_JOINED)
+				say(g->peers[k].fd, "go\n");
+	}
+	if (g->go && g->ready == g->count) {
+		for (int k = 0; k < g->npeers; k++)
+			if (g->peers[k].state == PEER_READY)
+				say(g->peers[k].fd, "commit\n");
+		g->over = true;
+	}
+}
+
+/* Poll timeout: the deadline, or the first idle connection to drop. */
+static int coord_timeout(struct coord *g, int64_t now)
+{
+	int64_t t = g->deadline - now;
+
+	for (int k = 0; k < g->npeers; k++)
+		if (g->peers[k].state == PEER_NEW &&
+		    g->peers[k].since + SYNC_IDLE_MS - now < t)
+			t = g->peers[k].since + SYNC_IDLE_MS - now;
+	return t < 0 ? 0 : t > 60000 ? 60000 : (int)t;
+}
+
+/*
+ * One poll over the listening socket and every connection, never a
+ * blocking call on one peer.  Peers are handled from the last down, so
+ * peer_close() moving the last peer into a hole skips nobody.
+ */
+static void coord_run(struct coord *g)
+{
+	struct pollfd pf[SYNC_PEERS + 1];
+
+	while (!g->over) {
+		int64_t now = now_ms();
+		int n = g->npeers;
+
+		if (now >= g->deadline) {
+			coord_abort(g, "timeout");
+			break;
+		}
+		pf[0] = (struct pollfd){ .fd = g->lfd, .events = POLLIN };
+		for (int k = 0; k < n; k++)
+			pf[k + 1] = (struct pollfd){ .fd = g->peers[k].fd,
+						     .events = POLLIN };
+		if (poll(pf, (nfds_t)n + 1, coord_timeout(g, now)) < 0 &&
+		    errno != EINTR)
+			break;
+		for (int k = n - 1; k >= 0 && !g->over; k--)
+			if (pf[k + 1].revents)
+				peer_input(g, k);
+		now = now_ms();
+		for (int k = g->npeers - 1; k >= 0 && !g->over; k--)
+			if (g->peers[k].state == PEER_NEW &&
+			    now - g->peers[k].since >= SYNC_IDLE_MS)
+				peer_close(g, k);
+		if (!g->over && (pf[0].revents & POLLIN))
+			coord_accept(g);
+		if (!g->over)
+			coord_step(g);
+	}
+}
+
+/*
+ * The coordinator, in the child of `sync start`: detached from the
+ * caller's session, terminal, files and working directory, so it holds
+ * nothing but its socket (a mount it started in stays unmountable).
+ */
+static void coord_main(struct coord *g, int lfd)
+{
+	int keep = fcntl(lfd, F_DUPFD_CLOEXEC, 3);
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (keep < 0 || nul < 0 || setsid() < 0 || chdir("/") < 0)
+		_exit(1);
+	dup2(nul, 0);
+	dup2(nul, 1);
+	dup2(nul, 2);
+	if (keep != 3 && dup3(keep, 3, O_CLOEXEC) < 0)
+		_exit(1);
+	close_range(4, ~0U, 0);
+	prctl(PR_SET_NAME, "swafs-sync");
+	g->lfd = 3;
+	coord_run(g);
+	_exit(0);
+}
+
+int sync_start(const char *id, unsigned count, int64_t wait_ms)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sync_addr(id, &sa);
+	struct coord *g = NULL;
+	int lfd, rc = 1;
+	pid_t pid;
+
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, len) < 0 ||
+	    listen(lfd, 64) < 0) {
+		if (errno == EADDRINUSE)
+			rc = SYNC_EXIT_STARTED;
+		fprintf(stderr, "swactl: sync group %s %s%s\n", id,
+			rc == SYNC_EXIT_STARTED ? "already started"
+						: "cannot be started: ",
+			rc == SYNC_EXIT_STARTED ? "" : strerror(errno));
+		goto out;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		fprintf(stderr, "swactl: out of memory\n");
+		goto out;
+	}
+	*g = (struct coord){ .id = id, .owner = getuid(), .count = count,
+			     .nomax = wait_ms < 0, .t0 = now_ms() };
+	g->deadline = g->t0 + (wait_ms < 0 ? SYNC_CAP_MS : wait_ms);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		coord_main(g, lfd);
+	if (pid < 0) {
+		fprintf(stderr, "swactl: sync group %s cannot be started: %s\n",
+			id, strerror(errno));
+		goto out;
+	}
+	printf("sync group %s started: waiting for %u job%s, coordinator pid "
+	       "%d\n", id, count, count == 1 ? "" : "s", (int)pid);
+	rc = 0;
+out:
+	free(g);
+	if (lfd >= 0)
+		close(lfd);
+	return rc;
+}
+
+/* ---- talking to a coordinator --------------------------------------- */
+
+/* Read one line (without its newline), byte by byte: no read-ahead. */
+static int recv_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size - 1) {
+		ssize_t r = recv(fd, buf + n, 1, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		if (buf[n] == '\n') {
+			buf[n] = '\0';
+			return 0;
+		}
+		n++;
+	}
+	return -1;
+}
+
+/*
+ * Connect to group id's coordinator.  A job (trusted) joins only one run
+ * by root or by its own user, never a squatter of the name that would
+ * time its checkpoint.  Returns the socket or minus the exit code
+ * (reported).
+ */
+static int sync_connect(const char *id, bool trusted)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sync_addr(id, &sa), clen;
+	struct ucred cred = { .uid = (uid_t)-1 };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, len) == 0) {
+		clen = sizeof(cred);
+		if (!trusted || (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+					    &clen) == 0 &&
+				 (cred.uid == 0 || cred.uid == getuid())))
+			return fd;
+		fprintf(stderr, "swactl: sync group %s was started by another "
+			"user (uid %u): not joining it\n", id,
+			(unsigned)cred.uid);
+		close(fd);
+		return -1;
+	}
+	if (errno == ECONNREFUSED || errno == ENOENT) {
+		fprintf(stderr, "swactl: sync group %s not started\n", id);
+		close(fd);
+		return -SYNC_EXIT_NOT_STARTED;
+	}
+	fprintf(stderr, "swactl: cannot reach sync group %s: %s\n", id,
+		strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* An "err EXIT MESSAGE" answer: print MESSAGE, return EXIT. */
+static int coord_error(const char *id, const char *line)
+{
+	const char *msg;
+	int code;
+
+	if (sscanf(line, "err %d", &code) == 1 && code >= 1 &&
+	    code <= SYNC_EXIT_IN_USE && (msg = strchr(line + 4, ' '))) {
+		fprintf(stderr, "swactl: %s\n", msg + 1);
+		return code;
+	}
+	fprintf(stderr, "swactl: sync group %s: unexpected answer from its "
+		"coordinator\n", id);
+	return 1;
+}
+
+int sync_end(const char *id)
+{
+	char line[SYNC_LINE];
+	unsigned waiting;
+	int fd = sync_connect(id, false), rc;
+
+	if (fd < 0)
+		return -fd;
+	if (say(fd, "end\n") < 0 || recv_line(fd, line, sizeof(line)) < 0) {
+		fprintf(stderr, "swactl: sync group %s: its coordinator went "
+			"away\n", id);
+		rc = 1;
+	} else if (sscanf(line, "ok waiting=%u", &waiting) == 1) {
+		printf("sync group %s ended: %u %s waiting\n", id, waiting,
+		       waiting == 1 ? "job was" : "jobs were");
+		rc = 0;
+	} else {
+		rc = coord_error(id, line);
+	}
+	close(fd);
+	return rc;
+}
+
+/* A listening socket (__SO_ACCEPTCON) named @swafs-sync-ID. */
+static bool group_socket(const char *line, char *id, size_t size)
+{
+	char path[128];
+	unsigned long flags;
+
+	if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %127s", &flags,
+		   path) != 2 || !(flags & 0x10000) ||
+	    strncmp(path, "@" SYNC_PREFIX, strlen("@" SYNC_PREFIX)))
+		return false;
+	snprintf(id, size, "%s", path + strlen("@" SYNC_PREFIX));
+	return parse_name_ok(id);
+}
+
+void sync_each(void (*fn)(char *record, void *arg), void *arg)
+{
+	char line[512], id[128], reply[SYNC_LINE];
+	FILE *f = fopen("/proc/net/unix", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		int fd;
+
+		if (!group_socket(line, id, sizeof(id)))
+			continue;
+		/* a group that ends meanwhile is simply not listed */
+		fd = sync_connect(id, false);
+		if (fd >= 0 && say(fd, "info\n") == 0 &&
+		    recv_line(fd, reply, sizeof(reply)) == 0 &&
+		    !strncmp(reply, "ok ", 3))
+			fn(reply + 3, arg);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (f)
+		fclose(f);
+}
+
+/* ---- a job of the group --------------------------------------------- */
+
+struct job {
+	const char *id;
+	const struct take_req *r;
+	char *const *mnts;
+	int n;
+	int fd;			/* to the coordinator */
+	unsigned joined, count;
+	bool decided;		/* the coordinator said commit or abort */
+};
+
+/* Tell every daemon of the job: note EVENT ID NAME JOINED COUNT. */
+static int job_note(struct job *j, const char *event, unsigned joined,
+		    unsigned count)
+{
+	char why[512], rest[64], k[16], n[16];
+	int rc = 0;
+
+	snprintf(k, sizeof(k), "%u", joined);
+	snprintf(n, sizeof(n), "%u", count);
+	for (int m = 0; m < j->n; m++) {
+		char *argv[] = { "note", (char *)event, (char *)j->id,
+				 (char *)j->r->name, k, n };
+		int fd = ctl_connect(j->mnts[m], why, sizeof(why));
+		FILE *f = fd >= 0 ? ctl_request(fd, 6, argv) : NULL;
+
+		if (fd < 0)
+			fprintf(stderr, "swactl: %s\n", why);
+		else if (!f)
+			close(fd);
+		if (!f || ctl_status(f, j->mnts[m], rest, sizeof(rest)))
+			rc = 1;
+		if (f)
+			fclose(f);
+	}
+	return rc;
+}
+
+/* The coordinator's last word (line NULL: it went away); exit code. */
+static int job_decision(struct job *j, const char *line)
+{
+	const char *id = j->id, *name = j->r->name;
+	unsigned joined, count;
+	char why[16];
+
+	j->decided = true;
+	if (line && !strcmp(line, "commit"))
+		return 0;
+	if (!line || sscanf(line, "abort %15s %u %u", why, &joined,
+			    &count) != 3) {
+		fprintf(stderr, "swactl: sync group %s: its coordinator went "
+			"away; checkpoint %s not taken\n", id, name);
+		return 1;
+	}
+	if (!strcmp(why, "timeout")) {
+		job_note(j, "sync-timeout", joined, count);
+		fprintf(stderr, "swactl: sync group %s: wait time exceeded: "
+			"%u of %u jobs joined; checkpoint %s not taken\n", id,
+			joined, count, name);
+		return 3;
+	}
+	if (!strcmp(why, "ended")) {
+		job_note(j, "sync-ended", joined, count);
+		fprintf(stderr, "swactl: sync group %s ended before its "
+			"instant; checkpoint %s not taken\n", id, name);
+		return 1;
+	}
+	fprintf(stderr, "swactl: sync group %s: another job of the group "
+		"failed; checkpoint %s not taken\n", id, name);
+	return 1;
+}
+
+/* Called by take_all with every tree held: wait for the whole group. */
+static int job_barrier(void *arg, struct take_held *h)
+{
+	struct job *j = arg;
+	struct pollfd p = { .fd = j->fd, .events = POLLIN };
+	char line[SYNC_LINE];
+	int r;
+
+	/* if this fails the coordinator is gone: the read below says so */
+	say(j->fd, "ready\n");
+	for (;;) {
+		r = poll(&p, 1, SYNC_HOLD_MS);
+		if (r > 0 || (r < 0 && errno != EINTR))
+			break;
+		if (r == 0 && take_hold(h))
+			return 1;	/* a daemon gave up: we fail */
+	}
+	return job_decision(j, recv_line(j->fd, line, sizeof(line)) == 0
+			       ? line : NULL);
+}
+
+/* Join: 0 with j->joined and j->count set, else the exit code. */
+static int job_join(struct job *j)
+{
+	char line[SYNC_LINE];
+
+	if (say(j->fd, "join %s\n", j->r->name) < 0 ||
+	    recv_line(j->fd, line, sizeof(line)) < 0) {
+		fprintf(stderr, "swactl: sync group %s: its coordinator went "
+			"away\n", j->id);
+		return 1;
+	}
+	if (sscanf(line, "joined %u %u", &j->joined, &j->count) != 2)
+		return coord_error(j->id, line);
+	printf("checkpoint %s joined sync group %s (%u of %u jobs)\n",
+	       j->r->name, j->id, j->joined, j->count);
+	fflush(stdout);
+	/* a mount we may not change fails here, before the group goes */
+	return job_note(j, "sync-joined", j->joined, j->count);
+}
+
+int sync_join(const char *id, const struct take_req *r, char *const mnts[],
+	      int n, int (*before)(void *arg), void *arg)
+{
+	struct job j = { .id = id, .r = r, .mnts = mnts, .n = n };
+	char line[SYNC_LINE];
+	int rc;
+
+	j.fd = sync_connect(id, true);
+	if (j.fd < 0)
+		return -j.fd;
+	rc = job_join(&j);
+	if (rc == 0) {
+		bool got = recv_line(j.fd, line, sizeof(line)) == 0;
+
+		if (got && !strcmp(line, "go"))
+			rc = before ? before(arg) : 0;
+		else	/* "commit" before "go" is nonsense: fail */
+			rc = job_decision(&j, got ? line : NULL) ?: 1;
+	}
+	if (rc == 0)
+		rc = take_all(r, mnts, n, job_barrier, &j);
+	/* leaving before go frees our slot; after go it aborts the group */
+	if (rc && !j.decided)
+		say(j.fd, "failed\n");
+	close(j.fd);
+	return rc;
+}
