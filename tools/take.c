@@ -239,13 +239,52 @@ static int poll_ms(const struct take_req *r)
 }
 
 /*
+ * A daemon holding its tree after "ready" gives up after 10 s without a
+ * word: while other trees still drain, the ready ones get "hold" every
+ * TAKE_HOLD_MS.  Returns false if one of them went away.
+ */
+#define TAKE_HOLD_MS 2000
+
+static bool hold_ready(struct tree *ts, int n)
+{
+	for (int k = 0; k < n; k++)
+		if (ts[k].rc == 0 && send(fileno(ts[k].f), "hold\n", 5,
+					  MSG_NOSIGNAL) != 5) {
+			fprintf(stderr, "swactl: %s: the daemon gave up its "
+				"hold\n", ts[k].mnt);
+			ts[k].rc = 1;
+			return false;
+		}
+	return true;
+}
+
+/* Read the answers that poll() found in p; -1 if one failed, else how
+ * many of them were want. */
+static int read_polled(struct tree *ts, int n, struct pollfd *p,
+		       const char *want)
+{
+	int got = 0;
+
+	for (int k = 0; k < n; k++) {
+		if (!p[k].revents)
+			continue;
+		ts[k].rc = read_answer(&ts[k], want);
+		if (ts[k].rc > 0)
+			return -1;
+		got += ts[k].rc == 0;
+	}
+	return got;
+}
+
+/*
  * Read every prepared tree's answer until each said want; stop at the
  * first failure.  Returns true when all did.
  */
 static bool await_all(struct tree *ts, int n, const char *want)
 {
 	struct pollfd *p = calloc((size_t)n, sizeof(*p));
-	int left = 0, rc;
+	int left = 0, rc, silent = 0, limit = poll_ms(ts[0].r);
+	bool holding = !strcmp(want, "ready");
 
 	if (!p)
 		return false;
@@ -254,26 +293,28 @@ static bool await_all(struct tree *ts, int n, const char *want)
 		left += ts[k].rc == -1;
 	}
 	while (left > 0) {
+		int step = holding && (limit < 0 || limit - silent > TAKE_HOLD_MS)
+			   ? TAKE_HOLD_MS : limit < 0 ? -1 : limit - silent;
+
 		for (int k = 0; k < n; k++)
 			p[k] = (struct pollfd){ .fd = ts[k].rc == -1 ?
 						fileno(ts[k].f) : -1,
 						.events = POLLIN };
-		rc = poll(p, (nfds_t)n, poll_ms(ts[0].r));
+		rc = poll(p, (nfds_t)n, step);
+		silent = rc == 0 ? silent + step : 0;
+		if (rc == 0 && (limit < 0 || silent < limit)) {
+			if (!hold_ready(ts, n))
+				break;
+			continue;
+		}
 		if (rc == 0)
 			fprintf(stderr, "swactl: checkpoint %s not taken: a daemon "
 				"did not answer within the wait time plus %g s "
 				"(SWACTL_TIMEOUT)\n", ts[0].r->name, ctl_timeout());
 		if (rc == 0 || (rc < 0 && errno != EINTR))
 			break;
-		for (int k = 0; k < n; k++) {
-			if (!p[k].revents)
-				continue;
-			ts[k].rc = read_answer(&ts[k], want);
-			if (ts[k].rc > 0)
-				left = -1;	/* one failed: all abort */
-			else if (ts[k].rc == 0)
-				left--;
-		}
+		rc = read_polled(ts, n, p, want);
+		left = rc < 0 ? -1 : left - rc;
 	}
 	free(p);
 	return left == 0;
