@@ -473,6 +473,52 @@ static void kv_num(char *buf, size_t size, const char *key, double v,
 		kv(buf, size, key, "%.*f", prec, v);
 }
 
+static const char *const on_full_names[] = {
+	[CKPT_FULL_INVALIDATE] = "invalidate",
+	[CKPT_FULL_FAIL_WRITES] = "fail-writes",
+	[CKPT_FULL_THROTTLE] = "throttle",
+};
+
+/* The store's limit and policy, and the writers it holds (throttle). */
+static void kv_policy(char *line, size_t size, const struct ckpt_status *st)
+{
+	const struct ckpt_store_info *p = &st->policy;
+
+	kv(line, size, "on_full", "%s", on_full_names[p->on_full]);
+	kv(line, size, "store_used_bytes", "%lu", (unsigned long)p->used_bytes);
+	kv(line, size, "store_max_bytes", "%lu", (unsigned long)p->max_bytes);
+	kv(line, size, "throttled", "%u", p->throttled);
+	kv(line, size, "throttle_waits", "%lu",
+	   (unsigned long)p->throttle_waits);
+	kv_num(line, size, "throttle_wait_s", (double)p->throttle_wait_us / 1e6,
+	       3);
+}
+
+/*
+ * The checkpoint being taken: its phase, for how long, and in a boundary
+ * wait the open transactions that delay it.
+ */
+static void say_pending(struct conn *c, const struct ckpt_status *st)
+{
+	struct txn_holder h[TXN_REPORT_MAX];
+	char line[CTLMSG_MAX] = "", list[640] = "";
+	size_t count = 0;
+
+	if (st->phase == CKPT_PHASE_BOUNDARY && c->ctx->txn) {
+		count = txn_holders(c->ctx->txn, h, TXN_REPORT_MAX);
+		holder_list(&(struct txn_report){ .count = count,
+			    .holders = h, .n = count < TXN_REPORT_MAX ? count
+			    : TXN_REPORT_MAX }, false, list, sizeof(list));
+	}
+	kv(line, sizeof(line), "name", "%s", st->info.name);
+	kv(line, sizeof(line), "state", "%s", st->state);
+	kv_num(line, sizeof(line), "age_s", st->age_s, 1);
+	kv(line, sizeof(line), "open", "%zu", count);
+	kv(line, sizeof(line), "holders", "%s", list);
+	kv_policy(line, sizeof(line), st);
+	send_line(c->fd, line, sizeof(line));
+}
+
 static void say_status(struct conn *c, const struct ckpt_status *st)
 {
 	const struct cobj_stats *o = &st->info.objs;
@@ -514,6 +560,8 @@ static void say_status(struct conn *c, const struct ckpt_status *st)
 	   (unsigned long)(st->store.mem_bytes + st->store.disk_bytes));
 	kv_num(line, sizeof(line), "rate_bps", st->rate_bps, 0);
 	kv_num(line, sizeof(line), "eta_s", st->eta_s, 0);
+	kv(line, sizeof(line), "reason", "%s", st->reason ? st->reason : "null");
+	kv_policy(line, sizeof(line), st);
 	send_line(c->fd, line, sizeof(line));
 }
 
@@ -536,8 +584,12 @@ static void cmd_status(struct conn *c, int argc, char **argv)
 		say(c->fd, "err 1 no checkpoint '%s'\n", name);
 	else
 		say(c->fd, "ok count=%zu\n", n);
-	for (size_t k = 0; k < n; k++)
-		say_status(c, &st[k]);
+	for (size_t k = 0; k < n; k++) {
+		if (st[k].phase == CKPT_PHASE_NONE)
+			say_status(c, &st[k]);
+		else
+			say_pending(c, &st[k]);
+	}
 	free(st);
 }
 

@@ -72,7 +72,7 @@ struct ckpt {
 struct ckpt_set {
 	struct gate *gate;
 	pthread_rwlock_t lock;		/* list; hooks hold it shared */
-	pthread_mutex_t take_lock;	/* one take or release at a time */
+	pthread_mutex_t take_lock;	/* one take at a time */
 	struct ckpt *list;		/* lock */
 	atomic_uint nactive;		/* entries in list */
 	struct pstore *store;		/* immutable */
@@ -90,6 +90,12 @@ struct ckpt_set {
 	void (*on_reached)(void *, struct ckpt *);	/* immutable */
 	void *on_reached_arg;		/* immutable */
 	struct txn *txn;		/* immutable, not owned; may be NULL */
+	/* the checkpoint being taken, for status (take_lock serialises
+	 * the writers; pend_lock guards the readers) */
+	pthread_mutex_t pend_lock;
+	enum ckpt_phase pend_phase;
+	char pend_name[65];
+	struct timespec pend_since;	/* CLOCK_REALTIME */
 };
 
 /* One call's wait for store space under on_full=throttle. */
@@ -163,6 +169,7 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	pthread_rwlock_init(&s->lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&s->take_lock, NULL);
+	pthread_mutex_init(&s->pend_lock, NULL);
 	s->bs = o->block_size;
 	s->on_full = o->on_full;
 	s->throttle_ns = o->throttle_ns;
@@ -330,6 +337,7 @@ void ckpt_set_free(struct ckpt_set *s)
 	free(s->root);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->take_lock);
+	pthread_mutex_destroy(&s->pend_lock);
 	free(s);
 }
 
@@ -707,6 +715,17 @@ static int ckpt_new(struct ckpt_set *s, const char *name, unsigned flags,
 	return 0;
 }
 
+/* The checkpoint being taken enters phase ph (NONE: it is done). */
+static void set_phase(struct ckpt_set *s, const char *name,
+		      enum ckpt_phase ph)
+{
+	pthread_mutex_lock(&s->pend_lock);
+	s->pend_phase = ph;
+	snprintf(s->pend_name, sizeof(s->pend_name), "%s", name);
+	clock_gettime(CLOCK_REALTIME, &s->pend_since);
+	pthread_mutex_unlock(&s->pend_lock);
+}
+
 /* A checkpoint being taken: bounded, then drained and held, waiting for
  * ckpt_commit/ckpt_abort. */
 struct ckpt_prep {
@@ -826,9 +845,12 @@ static int bound_locked_all(struct ckpt_set *s, const char *name,
 	rc = ckpt_new(s, name, flags, &p->c);
 	if (rc == 0)
 		rc = ckpt_set_paths(p->c, paths, n);
-	if (rc == 0 && w)
+	if (rc == 0 && w) {
+		set_phase(s, name, CKPT_PHASE_BOUNDARY);
 		rc = bound_locked(s, p, w);
+	}
 	if (rc < 0) {
+		set_phase(s, name, CKPT_PHASE_NONE);
 		if (p->c)
 			ckpt_free(p->c);
 		emit_failed(s, name, rc, true);
@@ -873,6 +895,7 @@ static void abort_with(struct ckpt_prep *p, int rc)
 		gate_open(s->gate);
 	if (p->bounded)
 		txn_open(s->txn);
+	set_phase(s, p->c->name, CKPT_PHASE_NONE);
 	emit_failed(s, p->c->name, rc, false);
 	ckpt_free(p->c);
 	pthread_mutex_unlock(&s->take_lock);
@@ -883,12 +906,15 @@ int ckpt_drain(struct ckpt_prep *p, int64_t wait_ns)
 {
 	int rc;
 
+	set_phase(p->s, p->c->name, CKPT_PHASE_DRAIN);
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	rc = gate_close(p->s->gate, wait_ns);
-	if (rc < 0)
+	if (rc < 0) {
 		abort_with(p, rc);
-	else
+	} else {
 		p->drained = true;
+		set_phase(p->s, p->c->name, CKPT_PHASE_HELD);
+	}
 	return rc;
 }
 
@@ -908,22 +934,26 @@ uint64_t ckpt_commit(struct ckpt_prep *p)
 	struct ckpt_set *s = p->s;
 	struct ckpt *c = p->c;
 	struct timespec t1;
+	uint64_t pause;
 
+	ckpt_hold(c);	/* a release may take it off the list at once */
 	publish_locked(s, c);
 	gate_open(s->gate);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	c->pause_us = elapsed_us(&p->t0, &t1);
 	if (p->bounded)
 		txn_open(s->txn);
+	set_phase(s, c->name, CKPT_PHASE_NONE);
 	assert(ckpt_state_ok(c));
 	events_emit(s->ev, "reached", "\"name\":\"%s\",\"pause_us\":%lu",
 		    c->name, (unsigned long)c->pause_us);
-	/* still listed: a release needs take_lock */
 	if (s->on_reached)
 		s->on_reached(s->on_reached_arg, c);
 	pthread_mutex_unlock(&s->take_lock);
 	free(p);
-	return c->pause_us;
+	pause = c->pause_us;
+	ckpt_put(c);
+	return pause;
 }
 
 void ckpt_abort(struct ckpt_prep *p)
@@ -978,7 +1008,8 @@ static int release_one(struct ckpt_set *s, struct ckpt *want, const char *name)
 {
 	struct ckpt **pp, *c = NULL;
 
-	pthread_mutex_lock(&s->take_lock);
+	/* no take_lock: a take may wait long (boundary, drain, a sync
+	 * group), and releasing must not wait for it */
 	pthread_rwlock_wrlock(&s->lock);
 	for (pp = &s->list; *pp; pp = &(*pp)->next) {
 		if (want ? *pp == want : !strcmp((*pp)->name, name)) {
@@ -997,7 +1028,6 @@ static int release_one(struct ckpt_set *s, struct ckpt *want, const char *name)
 		pstore_kick(s->store);
 		ckpt_put(c);
 	}
-	pthread_mutex_unlock(&s->take_lock);
 	return c ? 0 : -ENOENT;
 }
 
@@ -1080,6 +1110,7 @@ static void fill_status(struct ckpt *c, const struct timespec *now,
 
 	fill_info(c, &st->info);
 	snprintf(st->state, sizeof(st->state), "%s", state_name(c));
+	st->reason = ckpt_unusable_why(c);
 	st->age_s = ts_diff(&c->t, now);
 	st->tsize = cprog_tsize(c->prog, &st->t_size_bytes, &st->t_files);
 	saved = st->info.objs.saved_bytes;
@@ -1096,6 +1127,33 @@ static void fill_status(struct ckpt *c, const struct timespec *now,
 		st->eta_s = 0;
 	else if (st->rate_bps > 0)
 		st->eta_s = (double)left / st->rate_bps;
+}
+
+static const char *phase_name(enum ckpt_phase ph)
+{
+	return ph == CKPT_PHASE_BOUNDARY ? "boundary-wait"
+	       : ph == CKPT_PHASE_DRAIN ? "draining" : "held";
+}
+
+/* The checkpoint being taken, if any (and called name, if given). */
+static bool fill_pending(struct ckpt_set *s, const char *name,
+			 const struct timespec *now, struct ckpt_status *st)
+{
+	bool any;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&s->pend_lock);
+	any = s->pend_phase != CKPT_PHASE_NONE &&
+	      (!name || !strcmp(name, s->pend_name));
+	if (any) {
+		st->phase = s->pend_phase;
+		strcpy(st->info.name, s->pend_name);
+		snprintf(st->state, sizeof(st->state), "%s",
+			 phase_name(s->pend_phase));
+		st->age_s = ts_diff(&s->pend_since, now);
+	}
+	pthread_mutex_unlock(&s->pend_lock);
+	return any;
 }
 
 size_t ckpt_status(struct ckpt_set *s, const char *name,
@@ -1120,6 +1178,10 @@ size_t ckpt_status(struct ckpt_set *s, const char *name,
 		n++;
 	}
 	pthread_rwlock_unlock(&s->lock);
+	if (n < max && fill_pending(s, name, &now, &out[n]))
+		n++;
+	for (size_t k = 0; k < n && k < max; k++)
+		ckpt_store_info(s, &out[k].policy);
 	return n;
 }
 

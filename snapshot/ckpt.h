@@ -201,30 +201,6 @@ void ckpt_hold(struct ckpt *c);
 /* c's progress: its T size is set by the daemon's walk (cprog.h). */
 struct cprog *ckpt_prog(struct ckpt *c);
 
-/*
- * Status of a listed checkpoint.  saved bytes are T bytes handed to views,
- * each once (cobj_note_served), in info.objs.saved_bytes; the store
- * figures are the tree's store, shared by all its checkpoints.
- */
-struct ckpt_status {
-	struct ckpt_info info;
-	char state[16];		/* "active", "invalid" */
-	double age_s;		/* since T */
-	enum cprog_tsize tsize;
-	uint64_t t_size_bytes;	/* regular-file bytes of T (tsize DONE) */
-	uint64_t t_files;	/* regular files of T, each inode once */
-	double saved_pct;	/* < 0: T size not known */
-	double rate_bps;	/* saved bytes per second; < 0: unknown */
-	double eta_s;		/* < 0: unknown (no T size or no rate) */
-	struct pstore_stats store;
-};
-/*
- * Fill up to max statuses of the listed checkpoints called name (all if
- * NULL), sampling their rates now; returns how many matched.
- */
-size_t ckpt_status(struct ckpt_set *s, const char *name,
-		   struct ckpt_status *out, size_t max);
-
 /* The store shared by every checkpoint of the set, and its policy. */
 struct ckpt_store_info {
 	enum ckpt_on_full on_full;
@@ -237,5 +213,45 @@ struct ckpt_store_info {
 	uint64_t throttle_timeouts;	/* checkpoints invalidated by it */
 };
 void ckpt_store_info(struct ckpt_set *s, struct ckpt_store_info *out);
+
+/* Where the checkpoint being taken is (DESIGN.md 6). */
+enum ckpt_phase {
+	CKPT_PHASE_NONE,	/* none is being taken */
+	CKPT_PHASE_BOUNDARY,	/* waiting for open transactions */
+	CKPT_PHASE_DRAIN,	/* waiting for modifying calls in flight */
+	CKPT_PHASE_HELD,	/* drained, waiting for its commit */
+};
+
+/*
+ * Status of a listed checkpoint.  saved bytes are T bytes handed to views,
+ * each once (cobj_note_served), in info.objs.saved_bytes; the store
+ * figures are the tree's store, shared by all its checkpoints.
+ */
+struct ckpt_status {
+	struct ckpt_info info;
+	/* "active", "invalid"; for the one being taken (phase set, no T
+	 * yet, only name, state and age_s meaningful): "boundary-wait",
+	 * "draining", "held" */
+	char state[16];
+	enum ckpt_phase phase;	/* NONE: a checkpoint that has its T */
+	const char *reason;	/* why views fail (invalid), or NULL */
+	double age_s;		/* since T (being taken: in this state) */
+	enum cprog_tsize tsize;
+	uint64_t t_size_bytes;	/* regular-file bytes of T (tsize DONE) */
+	uint64_t t_files;	/* regular files of T, each inode once */
+	double saved_pct;	/* < 0: T size not known */
+	double rate_bps;	/* saved bytes per second; < 0: unknown */
+	double eta_s;		/* < 0: unknown (no T size or no rate) */
+	struct pstore_stats store;
+	struct ckpt_store_info policy;	/* the store's limits and waits */
+};
+/*
+ * Fill up to max statuses of the listed checkpoints called name (all if
+ * NULL), sampling their rates now, then the one being taken (phase set);
+ * returns how many matched.
+ */
+size_t ckpt_status(struct ckpt_set *s, const char *name,
+		   struct ckpt_status *out, size_t max);
+
 
 #endif

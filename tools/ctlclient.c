@@ -176,3 +176,23 @@ int ctl_status(FILE *f, const char *who, char *rest, size_t size)
 		return 1;
 	return ctl_parse_status(line, who, rest, size);
 }
+
+void ctl_print_holders(FILE *out, char *list, unsigned long count)
+{
+	char *save = NULL, *h;
+	unsigned long k = 0;
+
+	for (h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+		char *comm = strchr(h, ':');
+
+		if (!comm || ctlmsg_unquote(comm + 1) < 0)
+			continue;
+		*comm = '\0';
+		for (char *p = comm + 1; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		fprintf(out, "%s pid %s (%s)", k++ ? "," : ":", h, comm + 1);
+	}
+	if (count > k)
+		fprintf(out, "%s%lu more", k ? " and " : ": ", count - k);
+}

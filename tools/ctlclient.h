@@ -61,4 +61,10 @@ int ctl_read_line(FILE *f, const char *who, char *line, size_t size);
 /* Read and parse the status line of a reply (see ctl_parse_status). */
 int ctl_status(FILE *f, const char *who, char *rest, size_t size);
 
+/*
+ * Print a daemon's holder list "PID:COMM,..." (COMM quoted) of count open
+ * transactions as ": pid P (COMM), ... and N more".  Consumes list.
+ */
+void ctl_print_holders(FILE *out, char *list, unsigned long count);
+
 #endif

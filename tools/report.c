@@ -219,13 +219,57 @@ static const char *when(double t, char *buf, size_t size)
 	return buf;
 }
 
+/* A record of the checkpoint being taken: it has no T yet. */
+static bool pending(const struct rec *r)
+{
+	return !strcmp(get(r, "t"), "null");
+}
+
+/* "boundary-wait for 12 s: 2 open transaction(s): pid 1 (a), ..." */
+static void print_pending(const struct rec *r)
+{
+	char a[32];
+
+	printf("%s: being taken, %s for %s", get(r, "name"), get(r, "state"),
+	       duration(num(r, "age_s"), a, sizeof(a)));
+	if (!strcmp(get(r, "state"), "boundary-wait")) {
+		char list[640];
+
+		printf(", %.0f open transaction(s)", num(r, "open"));
+		snprintf(list, sizeof(list), "%s", get(r, "holders"));
+		ctl_print_holders(stdout, list, (unsigned long)num(r, "open"));
+	}
+	putchar('\n');
+}
+
+/* The store's limit and policy, and writers it holds now. */
+static void print_policy(const struct rec *r)
+{
+	char a[32], b[32];
+
+	printf("  policy    on_full=%s, store %s of %s", get(r, "on_full"),
+	       bytes(num(r, "store_used_bytes"), a, sizeof(a)),
+	       bytes(num(r, "store_max_bytes"), b, sizeof(b)));
+	if (!strcmp(get(r, "on_full"), "throttle"))
+		printf(", %.0f writer(s) waiting now, %.0f waits (%.1f s)",
+		       num(r, "throttled"), num(r, "throttle_waits"),
+		       num(r, "throttle_wait_s"));
+	putchar('\n');
+}
+
 static void print_status(const struct rec *r)
 {
 	char a[32], b[32], c[32], d[32];
 	bool known = num(r, "t_size_bytes") >= 0;
 
-	printf("%s: %s, T %s (%s ago), pause %.0f us, %.0f view(s)\n",
-	       get(r, "name"), get(r, "state"), when(num(r, "t"), a, sizeof(a)),
+	if (pending(r))
+		return print_pending(r);
+	printf("%s: %s%s%s%s, T %s (%s ago), pause %.0f us, %.0f view(s)\n",
+	       get(r, "name"), get(r, "state"),
+	       strcmp(get(r, "reason"), "null") ? " (" : "",
+	       strcmp(get(r, "reason"), "null") ? get(r, "reason") : "",
+	       strcmp(get(r, "reason"), "null") ? ")" : "",
+	       when(num(r, "t"), a, sizeof(a)),
 	       duration(num(r, "age_s"), b, sizeof(b)), num(r, "pause_us"),
 	       num(r, "views"));
 	if (known)
@@ -257,6 +301,7 @@ static void print_status(const struct rec *r)
 	       bytes(num(r, "store_mem_bytes"), b, sizeof(b)),
 	       bytes(num(r, "store_disk_bytes"), c, sizeof(c)),
 	       bytes(num(r, "store_raw_bytes"), d, sizeof(d)));
+	print_policy(r);
 }
 
 /* One line: name [#####.....] 42% 1.2 GiB/2.9 GiB  85 MiB/s  ETA 0:21 ... */
@@ -266,6 +311,10 @@ static void print_bar(const struct rec *r)
 	double pct = num(r, "saved_pct");
 	int fill = pct < 0 ? 0 : (int)(pct / 5);
 
+	if (pending(r)) {
+		printf("\033[2K");
+		return print_pending(r);
+	}
 	for (int k = 0; k < 20; k++)
 		bar[k] = k < fill ? '#' : '.';
 	bar[20] = '\0';

@@ -185,27 +185,12 @@ static void print_progress(const struct tree *t, char *line)
 {
 	long long waited = 0;
 	unsigned long count = 0;
-	char *list = strstr(line, " holders="), *save = NULL, *h;
-	int k = 0;
+	char *list = strstr(line, " holders=");
 
 	sscanf(line, "wait boundary waited_s=%lld count=%lu", &waited, &count);
 	fprintf(stderr, "swactl: %s: checkpoint %s waits for %lu open "
 		"transaction(s) (%lld s)", t->mnt, t->r->name, count, waited);
-	for (h = list ? strtok_r(list + 9, ",", &save) : NULL; h;
-	     h = strtok_r(NULL, ",", &save), k++) {
-		char *comm = strchr(h, ':');
-
-		if (!comm || ctlmsg_unquote(comm + 1) < 0)
-			continue;
-		*comm = '\0';
-		for (char *p = comm + 1; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
-		fprintf(stderr, "%s pid %s (%s)", k ? "," : ":", h, comm + 1);
-	}
-	if (count > (unsigned long)k)
-		fprintf(stderr, "%s%lu more", k ? " and " : ": ",
-			count - (unsigned long)k);
+	ctl_print_holders(stderr, list ? list + 9 : "", count);
 	fputc('\n', stderr);
 }
 

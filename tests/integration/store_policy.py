@@ -49,6 +49,8 @@ def write(a):
 def save(a):
     orig = open(a.orig, 'rb').read()
     fd = os.open(a.file, os.O_RDONLY)
+    if a.opened:
+        open(a.opened, 'w').close()
     while a.after and not os.path.exists(a.after):
         time.sleep(0.02)
     ok = eio = 0
@@ -85,6 +87,7 @@ def main():
     s.add_argument('orig')
     s.add_argument('--rate', type=float, required=True)
     s.add_argument('--after')
+    s.add_argument('--opened', help='created once the file is open')
     a = p.parse_args()
     write(a) if a.cmd == 'write' else save(a)
 

@@ -64,6 +64,16 @@ req=$!
 ckpt_helper "$req"
 sleep 0.3
 pid_alive "$req" || fail "a new transaction was granted during the boundary wait"
+# swactl status shows the checkpoint being taken and who delays it
+st=$("$SWACTL" status "$M") || fail "status during the boundary wait failed"
+printf '%s\n' "$st" | grep -q "^t1: being taken, boundary-wait for .*1 open transaction(s): pid $holder (python3)" ||
+	fail "status does not show the boundary wait: $st"
+"$SWACTL" status "$M" t1 --json | "$PYTHON" -c '
+import json, sys
+r = json.load(sys.stdin)
+assert len(r) == 1 and r[0]["state"] == "boundary-wait" and r[0]["open"] == 1, r
+assert r[0]["holders"].startswith(sys.argv[1] + ":python3"), r' "$holder" ||
+	fail "status --json does not show the boundary wait"
 rc=0
 wait "$ckpt_pid" || rc=$?
 t1=$(now_ns)

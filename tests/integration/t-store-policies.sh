@@ -62,6 +62,8 @@ event store-warn | grep -q '"name":"thr","used_bytes":[0-9]*,"max_bytes":5242880
 	fail "a: store-warn event lacks its fields: $(event store-warn)"
 ! event store-full >/dev/null || fail "a: store-full although the saver freed space: $(event store-full)"
 assert_eq "a: checkpoint valid" 1 "$(ckpt_field "$M" thr valid)"
+"$SWACTL" status "$M" thr | grep -q "policy    on_full=throttle, store .* of 5.0 MiB, 0 writer(s) waiting now, [1-9][0-9]* waits" ||
+	fail "a: status does not show the throttle: $("$SWACTL" status "$M" thr)"
 finish a
 
 # ---- b/c. nobody saves: throttle runs out, or invalidate at once ------------
@@ -69,10 +71,13 @@ finish a
 full() {
 	local name=$1 policy=$2 stalls max spid rc=0 out
 	start "$name" 32 "store_max=2M,on_full=$policy,$3"
+	rm -f "$WORK/opened"
 	"$PYTHON" "$SP" save "$V/f" "$WORK/orig" --rate 1e9 --after "$WORK/go" \
-		>"$WORK/saver.out" 2>&1 &
+		--opened "$WORK/opened" >"$WORK/saver.out" 2>&1 &
 	spid=$!
 	ckpt_helper $spid
+	# opened while valid: the reads, not the open, must meet the EIO
+	wait_until 10 test -e "$WORK/opened" || fail "$name: the saver did not open the view"
 	"$PYTHON" "$SP" write "$M/f" "$WORK/orig" "$WORK/expect" "$WORK/stats" \
 		--count 300 || fail "$name: a live write failed under on_full=$policy"
 	stalls=$(awk '$2 >= 1.0' "$WORK/stats" | wc -l)
@@ -94,6 +99,16 @@ full() {
 	fi
 	event store-warn | grep -q "\"name\":\"$name\"" || fail "$name: no store-warn event"
 	assert_eq "$name: checkpoint valid" 0 "$(ckpt_field "$M" "$name" valid)"
+	# status says what happened
+	"$SWACTL" status "$M" "$name" --json | "$PYTHON" -c '
+import json, sys
+r = json.load(sys.stdin)[0]
+assert r["state"] == "invalid" and r["reason"] == "invalidated: store full", r
+assert r["on_full"] == sys.argv[1], r
+assert sys.argv[1] != "throttle" or r["throttle_waits"] >= 1, r' "$policy" ||
+		fail "$name: status does not say the store invalidated it"
+	"$SWACTL" status "$M" "$name" | grep -q "^$name: invalid (invalidated: store full)" ||
+		fail "$name: status does not say why: $("$SWACTL" status "$M" "$name")"
 	# invalidated: its pre-images go now, not when the view goes
 	wait_until 5 eval '[ -z "$(find "$S" -name "seg-*")" ]' ||
 		fail "$name: store files remain after invalidation: $(find "$S" -name 'seg-*')"

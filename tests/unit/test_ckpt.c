@@ -986,3 +986,34 @@ Test(ckpt, boundary_timeout_leaves_nothing, .init = setup_txn,
 	cr_assert_not(st.closed);
 	cr_assert_eq(st.holders, 1);
 }
+
+static void *bound_long(void *arg)
+{
+	struct txn_wait w = { .timeout_ns = 1500 * 1000000ll };
+	struct ckpt_prep *p;
+
+	return (void *)(intptr_t)ckpt_bound(s, "slow", 0, NULL, 0, &w, &p);
+}
+
+/* A take waiting for its boundary must not hold up a release (nor the
+ * last view's unmount, which releases). */
+Test(ckpt, release_does_not_wait_for_a_boundary_wait, .init = setup_txn,
+     .fini = teardown_txn)
+{
+	struct timespec a, b;
+	pthread_t th;
+	void *rc;
+
+	cr_assert_eq(take("old", 0), 0);
+	cr_assert_eq(txn_lock(txn, 1, 1, "app", 0, NULL), 0);
+	pthread_create(&th, NULL, bound_long, NULL);
+	usleep(200000);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	cr_assert_eq(ckpt_release(s, "old"), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	cr_assert_lt((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) /
+		     1000000, 500, "the release waited for the boundary wait");
+	pthread_join(th, &rc);
+	cr_assert_eq((intptr_t)rc, -ETIMEDOUT);
+	txn_unlock(txn, 1);
+}
