@@ -178,6 +178,17 @@ static int parse_take(struct conn *c, int argc, char **argv,
 	return 0;
 }
 
+/*
+ * The daemon stops: ctl_stop() was called, or the session is ending (a
+ * signal, an unmount).  Held trees must let go at once then: the session
+ * loop waits for calls held in the drain before ctl_stop() can run.
+ */
+static bool ctl_stopping(const struct conn *c)
+{
+	return atomic_load(&c->ctl->stopping) ||
+	       (c->ctx->se && fuse_session_exited(c->ctx->se));
+}
+
 /* A boundary wait on a connection: progress lines, the holders at the end. */
 struct bwait {
 	struct conn *c;
@@ -238,7 +249,7 @@ static bool bwait_cancelled(void *arg)
 	struct bwait *b = arg;
 	struct pollfd p = { .fd = b->c->fd, .events = POLLIN | POLLRDHUP };
 
-	return atomic_load(&b->c->ctl->stopping) || poll(&p, 1, 0) > 0;
+	return ctl_stopping(b->c) || poll(&p, 1, 0) > 0;
 }
 
 /* Say why a checkpoint could not be prepared. */
@@ -319,7 +330,7 @@ static bool await_word(struct conn *c, const char *want, int64_t limit_ns)
 
 	for (;;) {
 		while (r == 0 && (limit_ns < 0 || left > 0) &&
-		       !atomic_load(&c->ctl->stopping)) {
+		       !ctl_stopping(c)) {
 			r = poll(&p, 1, 250);
 			left -= 250 * 1000000ll;
 			if (r < 0 && errno == EINTR)
@@ -655,7 +666,7 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 				if (poll(&p, 1, 250) > 0)
 					break;
 			}
-		} while ((follow && !atomic_load(&c->ctl->stopping)) || n);
+		} while ((follow && !ctl_stopping(c)) || n);
 	}
 	free(buf);
 }

@@ -33,6 +33,7 @@ struct fs_ctx {
 	bool flush;		/* close() must reach BACKING (network fs) */
 	double timeout;		/* kernel entry/attr cache, seconds */
 	bool as_caller;		/* create objects as the requesting uid/gid */
+	struct fuse_session *se;	/* the live session, once it runs */
 	struct txn *txn;	/* holders of MNT/.swafs/txn; state for status */
 	struct locks *locks;	/* flock requests waiting on live files */
 	int64_t boundary_report_ns;	/* -o boundary_report */

@@ -556,6 +556,7 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	se = fuse_session_new(args, live_ops(), sizeof(*live_ops()), ctx);
 	if (!se)
 		return 1;
+	ctx->se = se;	/* before the control threads that read it */
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
 	if (fuse_session_mount(se, co->mountpoint) != 0)

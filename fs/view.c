@@ -1116,8 +1116,8 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir)
 		rc = -pthread_create(&v->thread, NULL, view_thread, v);
 		if (rc == 0)
 			pthread_detach(v->thread);
-		else
-			ckpt_view_detach(v->ck);
+		else	/* a mount that failed must not cost the checkpoint */
+			ckpt_view_cancel(v->ck);
 	}
 	pthread_mutex_unlock(&vs->lock);
 	if (rc < 0) {
@@ -1310,6 +1310,7 @@ static int view_headless(struct fs_ctx *live, struct ckpt *ck,
 	if (rc == 0 && !ckpt_unscoped(ck))
 		rc = anc_add(v, ino_root(v->itab), "");
 	if (rc < 0) {
+		v->ck = NULL;	/* the caller's reference: it drops it */
 		view_free(v);
 		return rc;
 	}

@@ -578,6 +578,8 @@ static int hook_pass(struct ckpt_set *s, const struct cobj_ref *r,
  */
 static void throttle_wait(struct ckpt_set *s, struct throttle *th)
 {
+	struct timespec now;
+
 	if (!th->waiting) {
 		th->waiting = true;
 		clock_gettime(CLOCK_MONOTONIC, &th->t0);
@@ -593,6 +595,13 @@ static void throttle_wait(struct ckpt_set *s, struct throttle *th)
 		atomic_fetch_add(&s->throttle_waits, 1);
 	}
 	if (pstore_wait_freed(s->store, th->seq, &th->deadline) == -ETIMEDOUT)
+		th->expired = true;
+	/* space freed again and again, always taken by others: the wait
+	 * still ends at its deadline (a drain waits for it) */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > th->deadline.tv_sec ||
+	    (now.tv_sec == th->deadline.tv_sec &&
+	     now.tv_nsec >= th->deadline.tv_nsec))
 		th->expired = true;
 }
 
@@ -1040,6 +1049,12 @@ void ckpt_view_attach(struct ckpt *c)
 {
 	atomic_fetch_add(&c->views, 1);
 	events_emit(c->set->ev, "view-mounted", "\"name\":\"%s\"", c->name);
+}
+
+void ckpt_view_cancel(struct ckpt *c)
+{
+	events_emit(c->set->ev, "view-unmounted", "\"name\":\"%s\"", c->name);
+	atomic_fetch_sub(&c->views, 1);
 }
 
 void ckpt_view_detach(struct ckpt *c)

@@ -168,6 +168,8 @@ void ckpt_put(struct ckpt *c);
  * checkpoint unless it was taken with CKPT_KEEP. */
 void ckpt_view_attach(struct ckpt *c);
 void ckpt_view_detach(struct ckpt *c);
+/* Undo an attach whose view never served: never releases c. */
+void ckpt_view_cancel(struct ckpt *c);
 
 const char *ckpt_name(const struct ckpt *c);
 /* Views mounted now. */

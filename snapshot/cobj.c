@@ -247,14 +247,14 @@ static struct cobj *cobj_insert(struct cobj_table *t, struct cobj *n)
 		*cobj_bucket(s, h) = n;
 		s->count++;
 		c = n;
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (c == n) {
+		/* on the all-list before anyone can find it: a purge that
+		 * walks the list must not miss an entry others capture into */
 		atomic_fetch_add(&t->objects, 1);
 		n->anext = atomic_load(&t->all);
 		while (!atomic_compare_exchange_weak(&t->all, &n->anext, n))
 			;
 	}
+	pthread_mutex_unlock(&s->lock);
 	return c;
 }
 
@@ -907,9 +907,11 @@ void cobj_table_purge(struct cobj_table *t)
 		 * the retry must end in -EIO, not in a live read */
 		set_flag(c, COBJ_BROKEN);
 		for (uint64_t b = 0; c->bref && b < c->nblocks; b++) {
-			if (c->bref[b])
-				pstore_drop(t->store, c->bref[b]);
+			if (!c->bref[b])
+				continue;
+			pstore_drop(t->store, c->bref[b]);
 			c->bref[b] = 0;
+			atomic_fetch_sub(&t->held_bytes, block_len(t, c, b));
 		}
 		pthread_mutex_unlock(&c->lock);
 	}

@@ -231,6 +231,7 @@ Test(throttle, timeout_invalidates_frees_and_releases_all, .init = setup_short,
 	struct writer w[NWRITERS] = { 0 };
 	struct ckpt *c = ckpt_get(s, "t");
 	struct ckpt_store_info si;
+	struct ckpt_status st;
 
 	fill_and_block(w);
 	for (int k = 0; k < NWRITERS; k++) {
@@ -244,6 +245,8 @@ Test(throttle, timeout_invalidates_frees_and_releases_all, .init = setup_short,
 	/* its pre-images are gone although c is still referenced */
 	ckpt_store_info(s, &si);
 	cr_assert_eq(si.used_bytes, 0);
+	cr_assert_eq(ckpt_status(s, "t", &st, 1), 1);
+	cr_assert_eq(st.info.objs.held_bytes, 0, "status shows freed bytes held");
 	cr_assert_eq(si.throttle_timeouts, 1);
 	cr_assert_eq(si.throttled, 0);
 	cr_assert_eq(view_block(c, 0), -EIO);
@@ -329,4 +332,49 @@ Test(throttle, take_while_throttled_drains_after_throttle_max,
 	cr_assert_eq(view_block(u, 40), 0);
 	ckpt_put(u);
 	ckpt_put(c);
+}
+
+/* A take drains behind throttled writers. */
+struct taker {
+	pthread_t th;
+	int rc;
+};
+
+static void *taker_main(void *arg)
+{
+	struct taker *t = arg;
+	uint64_t pause;
+
+	t->rc = ckpt_take(s, "u", 0, 30000000000ll, &pause);
+	return NULL;
+}
+
+/*
+ * A release while a take drains behind throttled writers gets through at
+ * once and frees their space (it must not wait for the take: the writers
+ * would run out their throttle time and invalidate a finished save).
+ */
+Test(throttle, release_during_a_throttled_drain, .init = setup_long,
+     .fini = teardown)
+{
+	struct writer w[NWRITERS] = { 0 };
+	struct ckpt_store_info si;
+	struct taker tk;
+	int64_t t0, took;
+
+	fill_and_block(w);
+	cr_assert_eq(pthread_create(&tk.th, NULL, taker_main, &tk), 0);
+	usleep(200000);		/* the take is now draining */
+	t0 = now_ns();
+	cr_assert_eq(ckpt_release(s, "t"), 0);
+	took = now_ns() - t0;
+	pthread_join(tk.th, NULL);
+	for (int k = 0; k < NWRITERS; k++)
+		pthread_join(w[k].th, NULL);
+	cr_assert_eq(tk.rc, 0);
+	ckpt_store_info(s, &si);
+	cr_assert_lt(took, 2000000000ll, "the release waited %.1f s for the "
+		     "drain", (double)took / 1e9);
+	cr_assert_eq(si.throttle_timeouts, 0, "a released checkpoint was "
+		     "invalidated");
 }
