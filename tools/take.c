@@ -444,12 +444,12 @@ static void say_not_taken(const struct tree *ts, int n)
 		if (ts[k].kept || ts[k].unsure)
 			len += (size_t)snprintf(list + len, sizeof(list) - len,
 						"%s%s%s", len ? ", " : "",
-						ts[k].mnt, ts[k].kept ? "" :
-						" (no answer to commit: it may "
-						"keep it)");
+						ts[k].mnt, ts[k].kept ?
+						" (its release failed)" :
+						" (maybe: no answer to commit)");
 	if (len)
-		fprintf(stderr, "swactl: checkpoint %s not taken, but still "
-			"held on %s: release it there\n", ts[0].r->name, list);
+		fprintf(stderr, "swactl: checkpoint %s not taken, but left on "
+			"%s: release it there\n", ts[0].r->name, list);
 	else if (n > 1)
 		fprintf(stderr, "swactl: checkpoint %s not taken on any of the "
 			"%d trees\n", ts[0].r->name, n);

@@ -360,7 +360,7 @@ wait_until 4 held || fail "job 1 did not hold m5 within 4 s"
 kill -STOP "$P5"
 job_done 2 0 "checkpoint p taken on ${M[1]}"
 job_done 1 1 "${M[0]}: checkpoint p released: another tree failed to commit"
-for text in "checkpoint p not taken, but still held on $WORK/m5 (no answer to commit: it may keep it)" \
+for text in "checkpoint p not taken, but left on $WORK/m5 (maybe: no answer to commit)" \
 	"sync group $G.part: the other jobs committed and keep checkpoint p"; do
 	grep -qF -- "$text" "$WORK/job.1" || fail "job 1: no '$text' in: $(cat "$WORK/job.1")"
 done
