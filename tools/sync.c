@@ -76,6 +76,7 @@ static int say(int fd, const char *fmt, ...)
 
 enum peer_state {
 	PEER_NEW,	/* connected, request not read yet */
+	PEER_JOINING,	/* has a slot, still telling its mounts */
 	PEER_JOINED,	/* a job of the group */
 	PEER_READY,	/* a job with every tree held, after go */
 };
@@ -90,8 +91,10 @@ struct peer {
 };
 
 /*
- * Invariants: joined counts the PEER_JOINED and PEER_READY peers, ready
- * the PEER_READY ones; ready > 0 only after go; over is set once commit,
+ * Invariants: joined counts the PEER_JOINING, PEER_JOINED and PEER_READY
+ * peers, ready the PEER_READY ones; go only once no peer is PEER_JOINING
+ * (a job whose mounts refuse it frees its slot, it does not abort the
+ * group); ready > 0 only after go; over is set once commit,
  * abort or the answer to end was sent, and the coordinator then exits.
  */
 struct coord {
@@ -165,7 +168,7 @@ static bool peer_request(struct coord *g, int k, char *line)
 		say(p->fd, "err %d sync group %s in use: all %u jobs have "
 		    "joined\n", SYNC_EXIT_IN_USE, g->id, g->count);
 	else if (join) {
-		p->state = PEER_JOINED;
+		p->state = PEER_JOINING;
 		g->joined++;
 		say(p->fd, "joined %u %u\n", g->joined, g->count);
 		return true;
@@ -189,6 +192,10 @@ static bool peer_line(struct coord *g, int k, char *line)
 
 	if (p->state == PEER_NEW)
 		return peer_request(g, k, line);
+	if (p->state == PEER_JOINING && !strcmp(line, "noted")) {
+		p->state = PEER_JOINED;
+		return true;
+	}
 	if (p->state == PEER_JOINED && g->go && !strcmp(line, "ready")) {
 		p->state = PEER_READY;
 		g->ready++;
@@ -242,10 +249,18 @@ static void coord_accept(struct coord *g)
 					       .since = now_ms() };
 }
 
+static bool coord_joining(const struct coord *g)
+{
+	for (int k = 0; k < g->npeers; k++)
+		if (g->peers[k].state == PEER_JOINING)
+			return true;
+	return false;
+}
+
 /* All joined: go.  All held: commit, and the group is over. */
 static void coord_step(struct coord *g)
 {
-	if (!g->go && g->joined == g->count) {
+	if (!g->go && g->joined == g->count && !coord_joining(g)) {
 		g->go = true;
 		for (int k = 0; k < g->npeers; k++)
 			if (g->peers[k].state == PEER_JOINED)
@@ -526,6 +541,7 @@ struct job {
 	int fd;			/* to the coordinator */
 	unsigned joined, count;
 	bool decided;		/* the coordinator said commit or abort */
+	bool committed;		/* it said commit: the other jobs commit */
 };
 
 /* Tell every daemon of the job: note EVENT ID NAME JOINED COUNT. */
@@ -563,8 +579,10 @@ static int job_decision(struct job *j, const char *line)
 	char why[16];
 
 	j->decided = true;
-	if (line && !strcmp(line, "commit"))
+	if (line && !strcmp(line, "commit")) {
+		j->committed = true;
 		return 0;
+	}
 	if (!line || sscanf(line, "abort %15s %u %u", why, &joined,
 			    &count) != 3) {
 		fprintf(stderr, "swactl: sync group %s: its coordinator went "
@@ -623,11 +641,25 @@ static int job_join(struct job *j)
 	}
 	if (sscanf(line, "joined %u %u", &j->joined, &j->count) != 2)
 		return coord_error(j->id, line);
+	/*
+	 * A mount we may not change (or no swafs mount) fails here: the
+	 * group goes only once every job has said "noted", so our "failed"
+	 * frees our slot instead of aborting the group.
+	 */
+	if (job_note(j, "sync-joined", j->joined, j->count)) {
+		fprintf(stderr, "swactl: checkpoint %s not joined to sync group "
+			"%s: a tree refused it (above)\n", j->r->name, j->id);
+		return 1;
+	}
+	if (say(j->fd, "noted\n") < 0) {
+		fprintf(stderr, "swactl: sync group %s: its coordinator went "
+			"away\n", j->id);
+		return 1;
+	}
 	printf("checkpoint %s joined sync group %s (%u of %u jobs)\n",
 	       j->r->name, j->id, j->joined, j->count);
 	fflush(stdout);
-	/* a mount we may not change fails here, before the group goes */
-	return job_note(j, "sync-joined", j->joined, j->count);
+	return 0;
 }
 
 int sync_join(const char *id, const struct take_req *r, char *const mnts[],
@@ -654,6 +686,10 @@ int sync_join(const char *id, const struct take_req *r, char *const mnts[],
 	/* leaving before go frees our slot; after go it aborts the group */
 	if (rc && !j.decided)
 		say(j.fd, "failed\n");
+	if (rc && j.committed)
+		fprintf(stderr, "swactl: sync group %s: the other jobs committed "
+			"and keep checkpoint %s (this job cannot tell them)\n",
+			id, r->name);
 	close(j.fd);
 	return rc;
 }

@@ -9,15 +9,17 @@
  *
  *   job -> coordinator       coordinator -> job
  *   join NAME                joined K N | err EXIT MESSAGE (and closes)
- *                            go          all N joined: prepare now
+ *   noted | failed           (its mounts took the sync-joined note)
+ *                            go          all N joined and noted: prepare
  *   ready | failed           commit      all N held: commit now
  *                            abort timeout|ended|failed K N
  *   end                      ok waiting=K  (each joined job got abort)
  *   info                     ok id=ID count=N joined=K age=S
  *                               wait_left=S|nomax pid=P uid=U
  *
- * A job that goes away before go frees its slot; after go it makes the
- * group abort.  The wait runs from start until all N are held.
+ * A job that goes away (or says failed) before go frees its slot; after
+ * go it makes the group abort.  A job whose commit fails after commit
+ * cannot undo the other jobs' commits: they keep the checkpoint.  The wait runs from start until all N are held.
  */
 #ifndef SWAFS_SYNC_H
 #define SWAFS_SYNC_H

@@ -39,6 +39,9 @@ struct tree {
 	FILE *f;		/* reply stream of the prepare, or NULL */
 	int fd;			/* connection, until t->f owns it */
 	int rc;			/* exit code of this tree's step */
+	bool committed;		/* answered "ok" to commit */
+	bool unsure;		/* no answer to commit in time: may commit */
+	bool kept;		/* committed, and our release of it failed */
 	char rest[256];
 };
 
@@ -336,6 +339,62 @@ int take_hold(struct take_held *h)
 	return 0;
 }
 
+/* Read t's answer to "commit". */
+static int commit_answer(struct tree *t)
+{
+	char line[1024];
+	int rc;
+
+	if (ctl_read_line(t->f, t->mnt, line, sizeof(line))) {
+		/* silent, not gone: it may still read "commit" and keep NAME */
+		t->unsure = !feof(t->f);
+		return 1;
+	}
+	rc = ctl_parse_status(line, t->mnt, t->rest, sizeof(t->rest));
+	t->committed = rc == 0;
+	return rc;
+}
+
+/* Release NAME on t->mnt; 0 or 1 (reported). */
+static int release_tree(struct tree *t)
+{
+	char why[512], rest[64];
+	char *argv[] = { "release", (char *)t->r->name };
+	int fd = ctl_connect(t->mnt, why, sizeof(why));
+	FILE *f = fd >= 0 ? ctl_request(fd, 2, argv) : NULL;
+	int rc = 1;
+
+	if (fd < 0)
+		fprintf(stderr, "swactl: %s\n", why);
+	else if (!f) {
+		fprintf(stderr, "swactl: %s: cannot talk to the daemon: %s\n",
+			t->mnt, strerror(errno));
+		close(fd);
+	}
+	if (f) {
+		rc = ctl_status(f, t->mnt, rest, sizeof(rest));
+		fclose(f);
+	}
+	return rc;
+}
+
+/*
+ * Another tree failed its commit after these committed: one instant for
+ * all trees or none (DESIGN.md 6), so NAME goes again where it was kept.
+ */
+static void undo_commits(struct tree *ts, int n)
+{
+	for (int k = 0; k < n; k++) {
+		if (!ts[k].committed)
+			continue;
+		ts[k].kept = release_tree(&ts[k]) != 0;
+		if (!ts[k].kept)
+			fprintf(stderr, "swactl: %s: checkpoint %s released: "
+				"another tree failed to commit\n", ts[k].mnt,
+				ts[k].r->name);
+	}
+}
+
 /*
  * Commit (ok) or abort every prepared tree; returns the worst exit code.
  * Every "commit" is sent before any answer is read: each tree's writers
@@ -344,7 +403,7 @@ int take_hold(struct take_held *h)
  */
 static int finish_all(struct tree *ts, int n, bool ok)
 {
-	int rc = 0;
+	int rc = 0, done = 0;
 
 	for (int k = 0; ok && k < n; k++)
 		if (send_word(&ts[k], "commit") < 0)
@@ -355,19 +414,45 @@ static int finish_all(struct tree *ts, int n, bool ok)
 		if (!t->f)
 			continue;
 		if (ok && t->rc == 0)
-			t->rc = ctl_status(t->f, t->mnt, t->rest,
-					   sizeof(t->rest));
+			t->rc = commit_answer(t);
 		if (t->rc < 0)	/* never answered: aborted by us */
 			t->rc = 0;
 		/* closing without "commit" aborts a prepared tree */
 		fclose(t->f);
 		t->f = NULL;
+		done += t->committed;
 	}
+	if (done > 0 && done < n)
+		undo_commits(ts, n);
 	/* a wait limit (3) explains the failure best, then the highest */
 	for (int k = 0; k < n; k++)
 		if (rc != 3 && (ts[k].rc == 3 || ts[k].rc > rc))
 			rc = ts[k].rc;
 	return rc;
+}
+
+/*
+ * The last line of a failed take: where NAME still is (a release that
+ * failed) or may be (a daemon silent after "commit"), else nowhere.
+ */
+static void say_not_taken(const struct tree *ts, int n)
+{
+	char list[1024] = "";
+	size_t len = 0;
+
+	for (int k = 0; k < n && len < sizeof(list); k++)
+		if (ts[k].kept || ts[k].unsure)
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+						"%s%s%s", len ? ", " : "",
+						ts[k].mnt, ts[k].kept ?
+						" (its release failed)" :
+						" (maybe: no answer to commit)");
+	if (len)
+		fprintf(stderr, "swactl: checkpoint %s not taken, but left on "
+			"%s: release it there\n", ts[0].r->name, list);
+	else if (n > 1)
+		fprintf(stderr, "swactl: checkpoint %s not taken on any of the "
+			"%d trees\n", ts[0].r->name, n);
 }
 
 static int take_one(const struct take_req *r, const char *mnt)
@@ -436,9 +521,8 @@ int take_all(const struct take_req *r, char *const mnts[], int n,
 	for (int k = 0; k < n && rc == 0; k++)
 		printf("checkpoint %s taken on %s (%s)\n", r->name, mnts[k],
 		       ts[k].rest);
-	if (rc && n > 1)
-		fprintf(stderr, "swactl: checkpoint %s not taken on any of the "
-			"%d trees\n", r->name, n);
+	if (rc)
+		say_not_taken(ts, n);
 	free(ts);
 	return rc;
 }

@@ -99,6 +99,8 @@ for i in 1 2 3 4; do
 	M+=("$WORK/m$i")
 done
 
+as_nobody() { setpriv --reuid=$NOBODY_UID --regid=$NOBODY_GID --clear-groups "$@"; }
+
 # ---- errors ---------------------------------------------------------
 start_group "$G.a" --count 2 --wait 30
 expect_rc 5 "sync group $G.a already started" "$SWACTL" sync start "$G.a" --count 3
@@ -185,13 +187,49 @@ absent e "${M[0]}" "${M[1]}"
 
 # another uid may neither join nor end a root group
 start_group "$G.perm" --count 1 --wait 60
-as_nobody() { setpriv --reuid=$NOBODY_UID --regid=$NOBODY_GID --clear-groups "$@"; }
 expect_rc 1 "permission denied: only root and the user who started it" as_nobody "$SWACTL" checkpoint "${M[0]}" --name p --sync "$G.perm"
 expect_rc 1 "permission denied: only root and the user who started it" as_nobody "$SWACTL" sync end "$G.perm"
 [ "$(joined "$G.perm")" = 0 ] || fail "group $G.perm changed by another uid"
 expect_rc 0 "0 jobs were waiting" "$SWACTL" sync end "$G.perm"
 coord_gone "$COORD"
 absent p "${M[0]}"
+
+# a job whose tree refuses it (no swafs tree) frees its slot even as the
+# last to join: the group waits for another job and completes
+start_group "$G.bad" --count 2 --wait 60
+job 1 "${M[0]}" b "$G.bad"
+wait_joined "$G.bad" 1
+mkdir -p "$WORK/plain"
+job 2 "$WORK/plain" b "$G.bad"
+job_done 2 1 "checkpoint b not joined to sync group $G.bad: a tree refused it"
+grep -qF "'$WORK/plain' is not a swafs live tree" "$WORK/job.2" ||
+	fail "job 2 did not say why: $(cat "$WORK/job.2")"
+wait_joined "$G.bad" 1
+job 3 "${M[1]}" b "$G.bad"
+job_done 1 0 "checkpoint b taken on ${M[0]}"
+job_done 3 0 "checkpoint b taken on ${M[1]}"
+coord_gone "$COORD"
+swactl release "${M[0]}" b
+swactl release "${M[1]}" b
+
+# the same for a uid that may join the group but not change the mount
+# (only root may mount here, so no job of that uid can complete a group:
+# the group must stay, with its slot free); allow_other lets it reach m6
+mkdir -p "$WORK/b6" "$WORK/m6"
+swafs_mount "$WORK/b6" "$WORK/m6" "store=$WORK" allow_other
+G_NB=$G.nb
+as_nobody "$SWACTL" sync start "$G_NB" --count 1 --wait 60 >/dev/null ||
+	fail "uid $NOBODY_UID cannot start a sync group"
+COORDS+=("$("$SWACTL" sync list --json | "$PYTHON" -c '
+import json, sys
+print([g for g in json.load(sys.stdin) if g["id"] == sys.argv[1]][0]["pid"])' "$G_NB")")
+expect_rc 1 "checkpoint p not joined to sync group $G_NB: a tree refused it" \
+	as_nobody "$SWACTL" checkpoint "$WORK/m6" --name p --sync "$G_NB"
+expect_rc 1 "permission denied: only root and the user who mounted" \
+	as_nobody "$SWACTL" checkpoint "$WORK/m6" --name p --sync "$G_NB"
+[ "$(joined "$G_NB")" = 0 ] || fail "group $G_NB: $(joined "$G_NB") joined after a refused job"
+expect_rc 0 "0 jobs were waiting" as_nobody "$SWACTL" sync end "$G_NB"
+absent p "$WORK/m6"
 
 # ---- one instant ----------------------------------------------------
 "$PYTHON" - "$WORK/writer.stop" "${M[@]/%//c}" <<'EOF' &
@@ -303,4 +341,32 @@ for bad in ['note sync-joined g n 3 2', 'note sync-joined g n 1 65',
         print('%r: %r' % (bad, r))
         sys.exit(1)
 EOF
+# ---- a tree that fails its commit after the others committed -----------
+# Job 1 holds m1 and m5 and waits for job 2's --pre; then m5's daemon is
+# stopped, so it never answers job 1's "commit" (as if it died right after
+# "ready"), while m1 commits.  Job 1 must release p on m1 and name m5 as
+# the tree that may keep it; job 2 committed on m2 and keeps p: the
+# coordinator is gone, job 1 cannot tell it (README).
+mkdir -p "$WORK/b5" "$WORK/m5"
+swafs_mount "$WORK/b5" "$WORK/m5" "store=$WORK"
+P5=$SWAFS_PID
+ckpt_helper "$P5"	# continued and killed before the unmounts at exit
+start_group "$G.part" --count 2 --wait 60
+SWACTL_TIMEOUT=2 job 1 "${M[0]}" p "$G.part" "$WORK/m5" --wait 1
+wait_joined "$G.part" 1
+job 2 "${M[1]}" p "$G.part" --pre 'sleep 5'
+held() { "$SWACTL" status "$WORK/m5" --json | grep -q '"state":"held"'; }
+wait_until 4 held || fail "job 1 did not hold m5 within 4 s"
+kill -STOP "$P5"
+job_done 2 0 "checkpoint p taken on ${M[1]}"
+job_done 1 1 "${M[0]}: checkpoint p released: another tree failed to commit"
+for text in "checkpoint p not taken, but left on $WORK/m5 (maybe: no answer to commit)" \
+	"sync group $G.part: the other jobs committed and keep checkpoint p"; do
+	grep -qF -- "$text" "$WORK/job.1" || fail "job 1: no '$text' in: $(cat "$WORK/job.1")"
+done
+coord_gone "$COORD"
+absent p "${M[0]}"
+swactl release "${M[1]}" p
+stop_helper "$P5"
+fusermount3 -u -- "$WORK/m5" || fail "cannot unmount m5 after its daemon died"
 log ok
