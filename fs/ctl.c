@@ -346,6 +346,20 @@ static bool await_word(struct conn *c, const char *want, int64_t limit_ns)
 }
 
 /*
+ * The client closed its socket before we got to its request: swactl gave
+ * up waiting (a stopped or busy daemon) and said the request failed, so
+ * carrying it out now would contradict what the user was told.  (POLLHUP
+ * means both directions are shut: a client that only shut its sending
+ * side still waits for the answer.)
+ */
+static bool client_gone(int fd)
+{
+	struct pollfd p = { .fd = fd };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/*
  * A checkpoint common to several trees, in phases on one connection:
  * boundary wait, answer "bounded", wait for "drain" (the other trees may
  * still wait for their boundary: as long as the boundary limit, plus the
@@ -370,7 +384,9 @@ static void cmd_prepare(struct conn *c, int argc, char **argv)
 	}
 	if (drain(c, &t, p) < 0)
 		return;
-	if (say(c->fd, "ready\n") == 0 && await_word(c, "commit", CTL_STEP_NS)) {
+	/* a client that gave up (a stopped daemon resumed) gets no commit */
+	if (say(c->fd, "ready\n") == 0 && await_word(c, "commit", CTL_STEP_NS) &&
+	    !client_gone(c->fd)) {
 		say(c->fd, "ok pause_us=%lu\n", (unsigned long)ckpt_commit(p));
 		return;
 	}
@@ -728,20 +744,6 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		cmd_note(c, argc, argv);
 	else
 		say(c->fd, "err 2 unknown request\n");
-}
-
-/*
- * The client closed its socket before we got to its request: swactl gave
- * up waiting (a stopped or busy daemon) and said the request failed, so
- * carrying it out now would contradict what the user was told.  (POLLHUP
- * means both directions are shut: a client that only shut its sending
- * side still waits for the answer.)
- */
-static bool client_gone(int fd)
-{
-	struct pollfd p = { .fd = fd };
-
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
 
 static void *conn_thread(void *arg)
