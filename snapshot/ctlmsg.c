@@ -86,18 +86,16 @@ int ctlmsg_parse(char *line, char *argv[CTLMSG_ARGS])
 	}
 }
 
-int ctlmsg_add(char *buf, size_t size, const char *arg)
+/* Percent-encode s at buf + o: every byte but the plain ones not in also. */
+static int encode(const char *s, const char *also, char *buf, size_t o,
+		  size_t size)
 {
-	size_t o = strlen(buf);
-
-	if (o && o + 1 < size)
-		buf[o++] = ' ';
-	for (; *arg; arg++) {
-		unsigned char c = (unsigned char)*arg;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
 
 		if (o + 4 > size)
 			return -ENAMETOOLONG;
-		if (plain(c))
+		if (plain(c) && !strchr(also, c))
 			buf[o++] = (char)c;
 		else
 			o += (size_t)snprintf(buf + o, size - o, "%%%02X", c);
@@ -108,24 +106,18 @@ int ctlmsg_add(char *buf, size_t size, const char *arg)
 	return 0;
 }
 
+int ctlmsg_add(char *buf, size_t size, const char *arg)
+{
+	size_t o = strlen(buf);
+
+	if (o && o + 1 < size)
+		buf[o++] = ' ';
+	return encode(arg, "", buf, o, size);
+}
+
 int ctlmsg_quote(const char *s, char *buf, size_t size)
 {
-	size_t o = 0;
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (o + 4 > size)
-			return -ENAMETOOLONG;
-		if (plain(c) && !strchr("/:=,", c))
-			buf[o++] = (char)c;
-		else
-			o += (size_t)snprintf(buf + o, size - o, "%%%02X", c);
-	}
-	if (o + 1 > size)
-		return -ENAMETOOLONG;
-	buf[o] = '\0';
-	return 0;
+	return encode(s, "/:=,", buf, 0, size);
 }
 
 int ctlmsg_unquote(char *s)

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +16,9 @@
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
 #include "tools/report.h"
+#include "tools/swactl.h"
 
 #define REPORT_MAX 256		/* records shown */
-#define EXIT_USAGE 2
 
 /* One record: its words, split at the first '='. */
 struct rec {
@@ -33,19 +32,6 @@ struct recs {
 	struct rec r[REPORT_MAX];
 	int n;
 };
-
-__attribute__((format(printf, 1, 2)))
-static int usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("swactl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("; see swactl --help\n", stderr);
-	return EXIT_USAGE;
-}
 
 static const char *get(const struct rec *r, const char *key)
 {
@@ -410,23 +396,23 @@ int report_status(int argc, char **argv)
 		else if (!strcmp(argv[k], "--watch"))
 			follow = true;
 		else if (argv[k][0] == '-')
-			return usage("unknown status option '%s'", argv[k]);
+			return usage_error("unknown status option '%s'", argv[k]);
 		else if (!mnt)
 			mnt = argv[k];
 		else if (!req[1])
 			req[1] = argv[k];
 		else
-			return usage("status wants MNT [NAME]");
+			return usage_error("status wants MNT [NAME]");
 	}
 	if (!mnt)
-		return usage("status wants MNT [NAME] [--json|--watch]");
+		return usage_error("status wants MNT [NAME] [--json|--watch]");
 	if (req[1] && !parse_name_ok(req[1]))
-		return usage("invalid checkpoint name; want "
+		return usage_error("invalid checkpoint name; want "
 			     "[A-Za-z0-9._-]{1,64}");
 	if (json && follow)
-		return usage("--json and --watch exclude each other");
+		return usage_error("--json and --watch exclude each other");
 	if (follow && !isatty(STDOUT_FILENO))
-		return usage("--watch needs a terminal; scripts use --json");
+		return usage_error("--watch needs a terminal; scripts use --json");
 	if (follow)
 		return watch(mnt, req[1]);
 	rs = calloc(1, sizeof(*rs));
@@ -470,7 +456,7 @@ int report_history(int argc, char **argv)
 	int rc;
 
 	if (argc != 2 && !json)
-		return usage("history wants MNT [--json]");
+		return usage_error("history wants MNT [--json]");
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
 		return 1;

@@ -18,11 +18,11 @@
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
 #include "tools/report.h"
+#include "tools/swactl.h"
 #include "tools/sync.h"
 #include "tools/take.h"
 
 #define SWACTL_VERSION "0.1.0"
-#define EXIT_USAGE 2
 
 static const char usage_text[] =
 "usage: swactl COMMAND [ARGS]\n"
@@ -85,8 +85,7 @@ static const char usage_text[] =
 "beyond a checkpoint's --wait; 0: no limit); a daemon that does not\n"
 "answer in time is a failure (exit 1).\n";
 
-__attribute__((format(printf, 1, 2)))
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 

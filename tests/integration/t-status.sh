@@ -88,14 +88,18 @@ s0=$(status_json)
 kill -CONT "$APP"
 
 # --json has exactly the documented fields
-"$PYTHON" - "$s0" <<'EOF' || fail "status --json fields differ from README"
-import json, sys
-want = set('''name state t age_s pause_us views t_size_state t_size_bytes
-t_files saved_bytes saved_pct files_released captures captured_bytes
-held_bytes peak_held_bytes store_mem_bytes store_disk_bytes store_raw_bytes
-store_stored_bytes rate_bps eta_s'''.split())
+"$PYTHON" - "$s0" "$ROOT/README.md" <<'EOF' || fail "status --json fields differ from README"
+import json, re, sys
+# the first column of README's status field table
+text = open(sys.argv[2]).read()
+table = text.split('`swactl status MNT --json` prints', 1)[1].split('\n\n', 2)[1]
+want = set()
+for row in table.splitlines():
+    want.update(re.findall(r'`([a-z_]+)`', row.split('|')[1]))
 rec = json.loads(sys.argv[1])[0]
-sys.exit(0 if set(rec) == want and rec['state'] == 'active' else 1)
+if set(rec) != want or rec['state'] != 'active':
+    sys.exit('undocumented: %s; missing: %s' % (sorted(set(rec) - want),
+                                                sorted(want - set(rec))))
 EOF
 
 # the slow saver: 128 KiB per 0.1 s, file after file, each closed
