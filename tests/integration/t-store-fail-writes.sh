@@ -53,6 +53,14 @@ ckpt_json "$M" | grep -q '"name":"full".*"valid":1' ||
 	fail "the checkpoint is not valid after refused writes: $(ckpt_json "$M")"
 grep '"event":"store-full"' "$WORK/events" | grep -q '"policy":"fail-writes"' ||
 	fail "no store-full event with the policy"
+# status says the store is full and the checkpoint still active
+"$SWACTL" status "$M" full --json | "$PYTHON" -c '
+import json, sys
+r = json.load(sys.stdin)[0]
+assert r["state"] == "active" and r["reason"] is None, r
+assert r["on_full"] == "fail-writes", r
+assert r["store_used_bytes"] > 0 and r["store_max_bytes"] > 0, r' ||
+	fail "status does not show the fail-writes store: $("$SWACTL" status "$M" full)"
 view_mount "$M" full "$V"
 cmp "$V/f" "$WORK/orig" || fail "the view does not read the T bytes"
 view_umount "$V"
