@@ -587,6 +587,58 @@ out_destroy:
 	return rc;
 }
 
+static void free_opts(struct main_opts *o)
+{
+	char **strs[] = { &o->backing, &o->timeout, &o->fd_cache,
+			  &o->block_size, &o->store, &o->store_mem,
+			  &o->store_max, &o->events, &o->on_full,
+			  &o->keep_days, &o->boundary_report,
+			  &o->throttle_max };
+
+	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
+		free(*strs[k]);
+		*strs[k] = NULL;
+	}
+}
+
+/* The live tree's state: inode table (owns root_fd), owner, flush. */
+static int setup_live(const struct main_opts *o, const struct main_vals *v,
+		      int root_fd, const char *backing, const char *mnt,
+		      struct fs_ctx *ctx)
+{
+	int rc = ino_table_create(root_fd, v->fd_cache, &ctx->itab);
+
+	if (rc < 0) {
+		close(root_fd);
+		return fail("cannot set up inode table for '%s': %s",
+			    o->backing, strerror(-rc));
+	}
+	if (!ino_table_uses_handles(ctx->itab))
+		fprintf(stderr, "swafs: warning: no file handles on '%s' (daemon "
+			"not root?): one open descriptor per cached object\n",
+			backing);
+	ctx->owner = getuid();
+	ctx->flush = backing_needs_flush(ino_table_root_fd(ctx->itab));
+	ctx->allow_other = o->allow_other;
+	clock_gettime(CLOCK_REALTIME, &ctx->mounted);
+	if (check_store(v->store, backing, mnt) < 0) {
+		ino_table_free(ctx->itab);
+		return -1;
+	}
+	return 0;
+}
+
+/* Prints help or version and returns 0, or returns -1 to go on. */
+static int help_or_version(const struct main_opts *o)
+{
+	if (o->help)
+		usage(stdout);
+	else if (o->version)
+		printf("swafs %s (libfuse %s)\n", SWAFS_VERSION,
+		       fuse_pkgversion());
+	return o->help || o->version ? 0 : -1;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -599,12 +651,7 @@ int main(int argc, char *argv[])
 
 	if (fuse_opt_parse(&args, &o, main_optspec, main_opt_proc) != 0)
 		goto out;
-	if (o.help || o.version) {
-		if (o.help)
-			usage(stdout);
-		else
-			printf("swafs %s (libfuse %s)\n", SWAFS_VERSION,
-			       fuse_pkgversion());
+	if (help_or_version(&o) == 0) {
 		rc = 0;
 		goto out;
 	}
@@ -613,37 +660,19 @@ int main(int argc, char *argv[])
 			"see swafs --help\n");
 		goto out;
 	}
-	if (parse_values(&o, &ctx, &vals) < 0)
-		goto out;
-	if (fuse_parse_cmdline(&args, &co) != 0)
-		goto out;
-	if (check_paths(o.backing, co.mountpoint, &root_fd, backing, mnt) < 0)
-		goto out;
-	if (add_implied(&args, &o, backing) < 0)
+	if (parse_values(&o, &ctx, &vals) < 0 ||
+	    fuse_parse_cmdline(&args, &co) != 0 ||
+	    check_paths(o.backing, co.mountpoint, &root_fd, backing, mnt) < 0 ||
+	    add_implied(&args, &o, backing) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
 	ctx.as_caller = geteuid() == 0;
 	if (ctx.as_caller && setgroups(0, NULL) < 0)
 		goto out;
-	rc = ino_table_create(root_fd, vals.fd_cache, &ctx.itab);
-	if (rc < 0) {
-		fail("cannot set up inode table for '%s': %s", o.backing,
-		     strerror(-rc));
-		rc = 1;
-		goto out;
-	}
+	rc = setup_live(&o, &vals, root_fd, backing, mnt, &ctx);
 	root_fd = -1;
-	if (!ino_table_uses_handles(ctx.itab))
-		fprintf(stderr, "swafs: warning: no file handles on '%s' (daemon "
-			"not root?): one open descriptor per cached object\n",
-			backing);
-	ctx.owner = getuid();
-	ctx.flush = backing_needs_flush(ino_table_root_fd(ctx.itab));
-	ctx.allow_other = o.allow_other;
-	clock_gettime(CLOCK_REALTIME, &ctx.mounted);
-	if (check_store(vals.store, backing, mnt) < 0) {
+	if (rc < 0) {
 		rc = 1;
-		ino_table_free(ctx.itab);
 		goto out;
 	}
 	clean_stale(&vals);
@@ -654,18 +683,7 @@ out:
 	if (root_fd >= 0)
 		close(root_fd);
 	free(co.mountpoint);
-	free(o.backing);
-	free(o.timeout);
-	free(o.fd_cache);
-	free(o.block_size);
-	free(o.store);
-	free(o.store_mem);
-	free(o.store_max);
-	free(o.events);
-	free(o.on_full);
-	free(o.keep_days);
-	free(o.boundary_report);
-	free(o.throttle_max);
+	free_opts(&o);
 	fuse_opt_free_args(&args);
 	return rc;
 }
