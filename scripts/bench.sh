@@ -549,14 +549,18 @@ peak_run() {
 	kill "$writer"
 	wait "$writer" 2>/dev/null || true
 	umount "$vdir"
-	sleep 0.2
-	peak=$("$SWACTL" events "$MNT" | python3 -c '
+	# the daemon releases the checkpoint once the view's session ends
+	for _ in $(seq 100); do
+		peak=$("$SWACTL" events "$MNT" | python3 -c '
 import json, sys
 for l in sys.stdin:
     e = json.loads(l)
     if e["event"] == "released":
         print(e["peak_store_bytes"], e["captured_bytes"])')
-	echo "$peak"
+		[ -z "$peak" ] || break
+		sleep 0.1
+	done
+	echo "${peak:-0 0}"
 }
 
 bench_store_peak() {
