@@ -10,18 +10,33 @@
  *  2. A slot's gen changes whenever the slot is freed, so a stale ref never
  *     names a later record in the same slot.
  *  3. seg->live counts the records committed or being written in a segment,
- *     seg->users the gets reading it.  A segment is unhooked when both are 0
- *     and only then closed and unlinked, so no fd is closed under a reader.
- *     An in-memory record pinned by a get and then dropped is freed by its
- *     last reader (dead flag).
+ *     seg->readers lists the gets reading it.  A segment is unhooked when
+ *     both are empty and only then closed and unlinked, so no fd is closed
+ *     under a reader.  An in-memory record pinned by a get and then dropped
+ *     is freed by its last reader (dead flag).
  *  4. No compression, checksum, allocation of data buffers or file I/O
  *     under ps->lock: whatever a locked step retires goes on a
- *     struct pstore_trash, emptied after unlocking.
+ *     struct pstore_trash, emptied after unlocking.  (The hole tables, 8 or
+ *     16 bytes per hole, do grow under the lock; when they cannot, that
+ *     hole stays dead until its segment goes.)
  *  5. mem_bytes is the sum of the sizes of PSTORE_MEM records; disk_bytes
- *     the sum of seg->end over hooked segments (reservations included).
+ *     the sum of seg->end over hooked segments (reservations and holes
+ *     included): seg->end is the highest offset ever reserved, never
+ *     lowered, so disk_bytes bounds the segment files' real size.
  *  6. freed_seq moves, and waiters are woken, under ps->lock wherever
- *     mem_bytes or disk_bytes fall (space_freed_locked), so a waiter that
- *     read freed_seq before its failed put cannot miss the free.
+ *     mem_bytes or disk_bytes fall or a hole becomes reusable
+ *     (space_freed_locked), so a waiter that read freed_seq before its
+ *     failed put cannot miss the free.
+ *  7. Space of a dropped spilled record is reused only once no get can be
+ *     reading it.  A get pins a disk record under the lock, while its slot
+ *     is committed, and joins seg->readers with a ticket from ps->pin_seq;
+ *     a drop frees the slot under the lock, so every get that may read the
+ *     record holds a ticket below the pin_seq of the drop.  The extent goes
+ *     to seg->free at once when seg->readers is empty, else to seg->pend
+ *     stamped with that pin_seq, and moves to seg->free when the oldest
+ *     reader left (seg->readers is in ticket order) holds a ticket at or
+ *     above the stamp.  Reservations take space only from seg->free or past
+ *     seg->end, so no put writes where a get may still read.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -100,13 +115,32 @@ _Static_assert(sizeof(struct pstore_slot) == 16, "slot must stay 16 bytes");
 _Static_assert(PSTORE_REC_HDR_SIZE + PSTORE_REC_MAX < (1u << 21),
 	       "record size must fit the 21-bit size field");
 
+/* A byte range of a segment file. */
+struct pstore_ext {
+	uint32_t off;
+	uint32_t len;
+};
+
+/* The extent of a record dropped while gets were reading its segment. */
+struct pstore_pend {
+	struct pstore_ext ext;
+	uint64_t stamp;		/* ps->pin_seq at the drop */
+};
+
 struct pstore_seg {
 	int fd;			/* immutable until closed by trash_empty */
 	uint32_t id;		/* file seg-<id>; immutable */
 	uint32_t idx;		/* index in ps->segs while hooked */
 	uint32_t live;		/* records committed or being written; lock */
-	uint32_t users;		/* gets reading it; lock */
-	uint64_t end;		/* append offset; lock */
+	bool sealed;		/* a write failed: no more reservations; lock */
+	uint64_t end;		/* highest offset reserved; lock */
+	struct pstore_pin *rd_head, *rd_tail;	/* readers, oldest first; lock */
+	struct pstore_ext *free;	/* reusable, by offset, merged; lock */
+	uint32_t nfree, free_cap;	/* lock */
+	uint32_t max_free;	/* longest free extent; lock */
+	struct pstore_pend *pend;	/* in stamp order; lock */
+	uint32_t npend, pend_cap;	/* lock */
+	struct pstore_seg *hprev, *hnext;	/* ps->holed, iff nfree; lock */
 	struct pstore_seg *next;	/* trash list, once unhooked */
 };
 
@@ -120,6 +154,8 @@ struct pstore {
 	uint64_t free_head;		/* free slot list; lock */
 	struct pstore_seg **segs;	/* PSTORE_NSEGS hooked segments; lock */
 	struct pstore_seg *active;	/* appended to, or NULL; lock */
+	struct pstore_seg *holed;	/* unsealed segments with free extents */
+	uint64_t pin_seq;		/* tickets of disk gets; lock */
 	uint32_t seg_cursor;		/* next segs[] to try; lock */
 	uint32_t next_seg_id;		/* lock */
 	struct pstore_stats st;		/* lock */
@@ -127,6 +163,8 @@ struct pstore {
 	atomic_ullong freed_seq;	/* written under lock, read without */
 	bool warned;			/* lock: at or above warn_at */
 	atomic_ullong warn_seq;		/* moves when warned is set */
+	void (*read_hook)(void *);	/* test only; set with no get running */
+	void *read_hook_arg;
 };
 
 /* What a locked step retired, to release once the lock is dropped. */
@@ -139,6 +177,8 @@ struct pstore_trash {
 struct pstore_pin {
 	struct pstore_mrec *mrec;	/* PSTORE_MEM */
 	struct pstore_seg *seg;		/* PSTORE_DISK */
+	struct pstore_pin *prev, *next;	/* seg->readers; lock */
+	uint64_t ticket;		/* from ps->pin_seq */
 	uint64_t off;
 	uint32_t size;
 	uint32_t raw_len;
@@ -351,6 +391,8 @@ static void trash_empty(struct pstore *ps, struct pstore_trash *t)
 		seg_name(seg->id, name);
 		unlinkat(ps->dirfd, name, 0);
 		close(seg->fd);
+		free(seg->free);
+		free(seg->pend);
 		free(seg);
 	}
 	free(t->mrec);
@@ -457,7 +499,7 @@ static void peak_note_locked(struct pstore *ps)
 	}
 }
 
-/* Bytes held went down (invariant 6). */
+/* Bytes held went down or a hole became reusable (invariant 6). */
 static void space_freed_locked(struct pstore *ps)
 {
 	if (ps->warned &&
@@ -476,12 +518,202 @@ static void commit_note_locked(struct pstore *ps, struct pstore_slot *s,
 	ps->st.raw_bytes += raw_len;
 }
 
+/* ---- holes: ps->lock held ---- */
+
+/* Room for one more of n elements of sz bytes in *arr; false if none. */
+static bool table_grow(void **arr, uint32_t *cap, uint32_t n, size_t sz)
+{
+	uint32_t c = *cap ? *cap * 2 : 16;
+	void *p;
+
+	if (n < *cap)
+		return true;
+	p = realloc(*arr, (size_t)c * sz);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = c;
+	return true;
+}
+
+static void holed_link(struct pstore *ps, struct pstore_seg *seg)
+{
+	seg->hprev = NULL;
+	seg->hnext = ps->holed;
+	if (ps->holed)
+		ps->holed->hprev = seg;
+	ps->holed = seg;
+}
+
+static void holed_unlink(struct pstore *ps, struct pstore_seg *seg)
+{
+	if (seg->hprev)
+		seg->hprev->hnext = seg->hnext;
+	else if (ps->holed == seg)
+		ps->holed = seg->hnext;
+	else
+		return;		/* not linked */
+	if (seg->hnext)
+		seg->hnext->hprev = seg->hprev;
+	seg->hprev = seg->hnext = NULL;
+}
+
+/* Insert e before free[i]; false when the table cannot grow. */
+static bool free_add_at(struct pstore *ps, struct pstore_seg *seg,
+			uint32_t i, struct pstore_ext e)
+{
+	if (!table_grow((void **)&seg->free, &seg->free_cap, seg->nfree,
+			sizeof(*seg->free)))
+		return false;
+	memmove(&seg->free[i + 1], &seg->free[i],
+		(seg->nfree - i) * sizeof(*seg->free));
+	seg->free[i] = e;
+	if (!seg->nfree++)
+		holed_link(ps, seg);
+	return true;
+}
+
+static void free_remove_at(struct pstore *ps, struct pstore_seg *seg,
+			   uint32_t i)
+{
+	memmove(&seg->free[i], &seg->free[i + 1],
+		(seg->nfree - i - 1) * sizeof(*seg->free));
+	if (!--seg->nfree)
+		holed_unlink(ps, seg);
+}
+
+/*
+ * Make e reusable, merged with the free extents it touches.  Returns
+ * false when it stays dead: a sealed segment, or no memory for the table.
+ */
+static bool free_insert(struct pstore *ps, struct pstore_seg *seg,
+			struct pstore_ext e)
+{
+	uint32_t lo = 0, hi = seg->nfree, mid;
+	struct pstore_ext *f = seg->free;
+	bool left, right;
+
+	if (seg->sealed)
+		return false;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (f[mid].off < e.off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	left = lo > 0 && f[lo - 1].off + f[lo - 1].len == e.off;
+	right = lo < seg->nfree && e.off + e.len == f[lo].off;
+	if (left) {
+		lo--;
+		f[lo].len += e.len;
+		if (right) {
+			f[lo].len += f[lo + 1].len;
+			free_remove_at(ps, seg, lo + 1);
+		}
+	} else if (right) {
+		f[lo].off = e.off;
+		f[lo].len += e.len;
+	} else if (!free_add_at(ps, seg, lo, e)) {
+		return false;
+	}
+	if (seg->free[lo].len > seg->max_free)
+		seg->max_free = seg->free[lo].len;
+	return true;
+}
+
+/* Take size bytes from the start of free[i]; returns their offset. */
+static uint32_t free_take(struct pstore *ps, struct pstore_seg *seg,
+			  uint32_t i, uint32_t size)
+{
+	struct pstore_ext *e = &seg->free[i];
+	uint32_t off = e->off, was = e->len;
+
+	e->off += size;
+	e->len -= size;
+	if (!e->len)
+		free_remove_at(ps, seg, i);
+	if (was == seg->max_free) {
+		seg->max_free = 0;
+		for (i = 0; i < seg->nfree; i++)
+			if (seg->free[i].len > seg->max_free)
+				seg->max_free = seg->free[i].len;
+	}
+	return off;
+}
+
+/* The first segment with a hole of size bytes, or NULL. */
+static struct pstore_seg *hole_find_locked(struct pstore *ps, uint32_t size)
+{
+	struct pstore_seg *seg;
+
+	for (seg = ps->holed; seg; seg = seg->hnext)
+		if (seg->max_free >= size)
+			break;
+	return seg;
+}
+
+/* Reserve size bytes in the smallest fitting hole of the first segment
+ * that has one; no disk growth.  False when no hole fits. */
+static bool hole_reserve_locked(struct pstore *ps, uint32_t size,
+				struct pstore_seg **segp, uint64_t *off)
+{
+	struct pstore_seg *seg = hole_find_locked(ps, size);
+	uint32_t best = 0;
+
+	if (!seg)
+		return false;
+	for (uint32_t i = 0; i < seg->nfree; i++)
+		if (seg->free[i].len >= size &&
+		    (seg->free[best].len < size ||
+		     seg->free[i].len < seg->free[best].len))
+			best = i;
+	*off = free_take(ps, seg, best, size);
+	*segp = seg;
+	seg->live++;
+	return true;
+}
+
+/* Free the pending extents that no reader left on seg can be reading
+ * (invariant 7). */
+static void pend_release_locked(struct pstore *ps, struct pstore_seg *seg)
+{
+	uint64_t oldest = seg->rd_head ? seg->rd_head->ticket : UINT64_MAX;
+	uint32_t n = 0;
+
+	while (n < seg->npend && seg->pend[n].stamp <= oldest)
+		free_insert(ps, seg, seg->pend[n++].ext);
+	if (!n)
+		return;
+	seg->npend -= n;
+	memmove(seg->pend, &seg->pend[n], seg->npend * sizeof(*seg->pend));
+	space_freed_locked(ps);
+}
+
+/* The extent e of a record just dropped from seg (invariant 7). */
+static void hole_dropped_locked(struct pstore *ps, struct pstore_seg *seg,
+				struct pstore_ext e)
+{
+	if (!seg->rd_head) {
+		if (free_insert(ps, seg, e))
+			space_freed_locked(ps);
+		return;
+	}
+	if (seg->sealed || !table_grow((void **)&seg->pend, &seg->pend_cap,
+				       seg->npend, sizeof(*seg->pend)))
+		return;		/* dead until the segment goes */
+	seg->pend[seg->npend++] = (struct pstore_pend){ e, ps->pin_seq };
+}
+
+/* ---- segments: ps->lock held ---- */
+
 /* Unhook seg onto the trash once nothing lives in it or reads it. */
 static void seg_retire_locked(struct pstore *ps, struct pstore_seg *seg,
 			      struct pstore_trash *t)
 {
-	if (seg->live || seg->users)
+	if (seg->live || seg->rd_head)
 		return;
+	holed_unlink(ps, seg);
 	ps->segs[seg->idx] = NULL;
 	ps->st.disk_bytes -= seg->end;
 	if (ps->active == seg)
@@ -491,38 +723,58 @@ static void seg_retire_locked(struct pstore *ps, struct pstore_seg *seg,
 	space_freed_locked(ps);
 }
 
+/* Bytes of the free extent that ends at seg->end, if any. */
+static uint32_t seg_tail_free(const struct pstore_seg *seg)
+{
+	const struct pstore_ext *last;
+
+	if (!seg->nfree)
+		return 0;
+	last = &seg->free[seg->nfree - 1];
+	return last->off + last->len == seg->end ? last->len : 0;
+}
+
 /*
- * Reserve size bytes at the end of the active segment.  Returns 0 with
- * *segp and *off set, 1 when a new segment is needed and disk_max allows
- * one, or -ENOSPC.
+ * Reserve size bytes: in a hole if one fits, else at the end of the active
+ * segment (taking in a free extent that ends there).  Returns 0 with *segp
+ * and *off set, 1 when a new segment is needed and disk_max allows one, or
+ * -ENOSPC.
  */
 static int seg_reserve_locked(struct pstore *ps, uint32_t size,
 			      struct pstore_seg **segp, uint64_t *off)
 {
 	struct pstore_seg *seg = ps->active;
+	uint32_t tail, grow;
 
-	if (!seg || seg->end + size > ps->lim.seg_max) {
+	if (hole_reserve_locked(ps, size, segp, off))
+		return 0;
+	tail = seg ? seg_tail_free(seg) : 0;
+	grow = size - tail;	/* tail < size: no hole fits */
+	if (!seg || seg->end + grow > ps->lim.seg_max) {
 		if (ps->st.disk_bytes + PSTORE_SEG_HDR_SIZE + size >
 		    ps->lim.disk_max)
 			return -ENOSPC;
 		return 1;
 	}
-	if (ps->st.disk_bytes + size > ps->lim.disk_max)
+	if (ps->st.disk_bytes + grow > ps->lim.disk_max)
 		return -ENOSPC;
+	if (tail)
+		free_take(ps, seg, seg->nfree - 1, tail);
 	*segp = seg;
-	*off = seg->end;
-	seg->end += size;
+	*off = seg->end - tail;
+	seg->end += grow;
 	seg->live++;
-	ps->st.disk_bytes += size;
+	ps->st.disk_bytes += grow;
 	peak_note_locked(ps);
 	return 0;
 }
 
 /*
- * Make the new segment seg active, unless a put installed one with room
- * while the lock was dropped or disk_max no longer allows it: then seg goes
- * to the trash and the caller's next reserve decides.  -ENOSPC when every
- * segs[] entry is taken.
+ * Make the new segment seg active, unless a put installed one with room or
+ * a hole that fits appeared while the lock was dropped, or disk_max no
+ * longer allows it: then seg goes to the trash and the caller's next
+ * reserve decides (so an installed segment always takes the record, and no
+ * empty segment stays hooked).  -ENOSPC when every segs[] entry is taken.
  */
 static int seg_install_locked(struct pstore *ps, struct pstore_seg *seg,
 			      uint32_t size, struct pstore_trash *t)
@@ -532,6 +784,7 @@ static int seg_install_locked(struct pstore *ps, struct pstore_seg *seg,
 	int rc = 0;
 
 	if ((old && old->end + size <= ps->lim.seg_max) ||
+	    hole_find_locked(ps, size) ||
 	    ps->st.disk_bytes + seg->end + size > ps->lim.disk_max)
 		goto discard;
 	for (n = 0; n < PSTORE_NSEGS; n++) {
@@ -608,9 +861,12 @@ static void put_commit_locked(struct pstore *ps, uint32_t idx,
 	struct pstore_slot *s = slot_at(ps, idx);
 
 	if (wrc < 0) {
-		/* Seal it: no appends behind a hole.  The space stays dead. */
+		/* Seal it: a file that failed a write gets no more records,
+		 * or every put could pick it and fail.  Its holes stay dead. */
 		if (ps->active == seg)
 			ps->active = NULL;
+		seg->sealed = true;
+		holed_unlink(ps, seg);
 		seg->live--;
 		seg_retire_locked(ps, seg, t);
 		slot_free_locked(ps, idx);
@@ -701,7 +957,14 @@ static int get_pin(struct pstore *ps, uint64_t ref, size_t cap,
 		p->seg = ps->segs[s->u.disk.seg];
 		p->off = s->u.disk.off;
 		p->size = (uint32_t)s->u.disk.size;
-		p->seg->users++;
+		p->ticket = ps->pin_seq++;
+		p->next = NULL;
+		p->prev = p->seg->rd_tail;
+		if (p->prev)
+			p->prev->next = p;
+		else
+			p->seg->rd_head = p;
+		p->seg->rd_tail = p;
 	}
 out:
 	pthread_mutex_unlock(&ps->lock);
@@ -709,7 +972,7 @@ out:
 }
 
 /* Read and decode a pinned record; no lock held. */
-static int get_read(const struct pstore_pin *p, void *buf)
+static int get_read(struct pstore *ps, const struct pstore_pin *p, void *buf)
 {
 	uint8_t *rec;
 	int rc;
@@ -717,6 +980,8 @@ static int get_read(const struct pstore_pin *p, void *buf)
 	if (p->mrec)
 		return pstore_rec_decode(p->mrec->rec, p->size, p->raw_len,
 					 buf);
+	if (ps->read_hook)
+		ps->read_hook(ps->read_hook_arg);
 	rec = malloc(p->size);
 	if (!rec)
 		return -ENOMEM;
@@ -737,8 +1002,18 @@ static void get_unpin(struct pstore *ps, struct pstore_pin *p, int rc)
 		if (p->mrec->dead && !p->mrec->users)
 			t.mrec = p->mrec;
 	} else {
-		p->seg->users--;
-		seg_retire_locked(ps, p->seg, &t);
+		if (p->prev)
+			p->prev->next = p->next;
+		else
+			p->seg->rd_head = p->next;
+		if (p->next)
+			p->next->prev = p->prev;
+		else
+			p->seg->rd_tail = p->prev;
+		if (!p->seg->live && !p->seg->rd_head)
+			seg_retire_locked(ps, p->seg, &t);
+		else if (!p->prev)	/* the oldest reader left */
+			pend_release_locked(ps, p->seg);
 	}
 	if (rc == -EIO)
 		ps->st.integrity_errors++;
@@ -755,7 +1030,7 @@ int pstore_get(struct pstore *ps, uint64_t ref, void *buf, size_t cap,
 	rc = get_pin(ps, ref, cap, &p, len);
 	if (rc < 0)
 		return rc;
-	rc = get_read(&p, buf);
+	rc = get_read(ps, &p, buf);
 	get_unpin(ps, &p, rc);
 	if (rc == 0)
 		*len = p.raw_len;
@@ -783,6 +1058,9 @@ void pstore_drop(struct pstore *ps, uint64_t ref)
 	} else {
 		seg = ps->segs[s->u.disk.seg];
 		seg->live--;
+		if (seg->live || seg->rd_head)
+			hole_dropped_locked(ps, seg, (struct pstore_ext){
+				s->u.disk.off, s->u.disk.size });
 		seg_retire_locked(ps, seg, &t);
 	}
 	ps->st.records--;
@@ -1104,4 +1382,11 @@ int pstore_test_corrupt(struct pstore *ps, uint64_t ref, size_t pos)
 out:
 	pthread_mutex_unlock(&ps->lock);
 	return rc;
+}
+
+void pstore_test_read_hook(struct pstore *ps, void (*fn)(void *arg),
+			   void *arg)
+{
+	ps->read_hook = fn;
+	ps->read_hook_arg = arg;
 }

@@ -16,9 +16,11 @@
  * 65536 slots, never shrunk; slots of dropped records are reused).  A record
  * held in memory also costs one malloc block of 8 + 24 + stored bytes
  * (pin count and size, the record header of the format below, the payload)
- * plus malloc's own overhead.  A spilled record costs only its slot.  Per
- * store: two 512 KiB pointer tables (chunks, segments), calloc'd, so only
- * the pages touched are resident.
+ * plus malloc's own overhead.  A spilled record costs its slot, and a hole
+ * in a segment 8 bytes (16 while a get that began before the drop may still
+ * read it); a segment has at most one hole more than records.  Per store:
+ * two 512 KiB pointer tables (chunks, segments), calloc'd, so only the
+ * pages touched are resident.
  *
  * Record format, the same bytes in memory and in a segment file.  All
  * integers are little-endian.
@@ -34,9 +36,14 @@
  *   24      stored_len  payload
  *
  * Segment file DIR/swafs-store.<pid>.<random>/seg-<nnnnnn>: a header, then
- * records back to back.  Space of dropped records is dead, never reused; a
- * file is unlinked once none of its records is live.  Segments are scratch
- * space for one process: never fsynced, never reopened after a restart
+ * records and holes.  The space of a dropped record becomes a hole, merged
+ * with its neighbours, as soon as no get that began before the drop can
+ * still be reading it; a put takes the smallest hole that fits in the first
+ * segment having one, else appends.  A file never shrinks while it lives
+ * (holes stay allocated and count in disk_bytes); it is unlinked once none
+ * of its records is live.  A file that failed a write gets no more records
+ * and its holes are not reused.  Segments are scratch space for one
+ * process: never fsynced, never reopened after a restart
  * (pstore_clean_stale removes them).
  *
  *   offset  size  field
@@ -65,7 +72,7 @@ struct pstore;
 /*
  * Limits, in stored bytes (record header + payload).  mem_max bounds the
  * records held in memory; disk_max bounds the total size of live segment
- * files (headers and dead space included).  seg_max is the largest size of
+ * files (headers and holes included).  seg_max is the largest size of
  * one segment file: 0 means PSTORE_SEG_DEFAULT, otherwise it must lie in
  * [PSTORE_SEG_MIN, PSTORE_SEG_LIMIT].
  */
@@ -141,7 +148,7 @@ void pstore_stats(struct pstore *ps, struct pstore_stats *out);
 /*
  * Waiting for space, for writers that found the store full: a counter
  * that moves whenever stored bytes are freed (a drop, a segment file
- * removed) or pstore_kick() is called.  Read it before the put that may
+ * removed), a hole becomes reusable, or pstore_kick() is called.  Read it before the put that may
  * fail, then wait on that value: a free in between is not missed.
  * Reading it takes no lock.
  */
@@ -192,5 +199,14 @@ const char *pstore_path(const struct pstore *ps);
  * record) or the -errno of the read or write.
  */
 int pstore_test_corrupt(struct pstore *ps, uint64_t ref, size_t pos);
+
+/*
+ * Test only: make every get of a spilled record call fn(arg) once it has
+ * pinned the record and before it reads the segment file, with no lock
+ * held, so a test can hold a reader mid-read.  fn NULL turns it off.  Must
+ * not race with gets.
+ */
+void pstore_test_read_hook(struct pstore *ps, void (*fn)(void *arg),
+			   void *arg);
 
 #endif

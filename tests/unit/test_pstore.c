@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -365,8 +367,12 @@ Test(pstore, disk_full_is_enospc_until_drops, .init = setup,
 	drop(extra);
 	cr_assert_eq(pstore_put(ps, buf, LEN, &extra), -ENOSPC);
 	cr_assert_eq(assert_sane().puts, s.puts + 1);
-	drop(ref[3]);		/* dead space is not reused */
+	drop(ref[3]);		/* its hole takes the next record */
+	s = assert_sane();
+	ref[3] = put_key(2 * 7, LEN);
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes, "segment grew");
 	cr_assert_eq(pstore_put(ps, buf, LEN, &extra), -ENOSPC);
+	assert_get_key(ref[3], 2 * 7, LEN);
 	drop(ref[0]);
 	drop(ref[1]);
 	drop(ref[2]);		/* seg-000001 is now empty and deleted */
@@ -388,6 +394,141 @@ Test(pstore, memory_full_without_disk_is_enospc, .init = setup,
 	drop(a);
 	b = put_key(4, 10 * KIB);
 	assert_get_key(b, 4, 10 * KIB);
+}
+
+/* ---- holes: the space of dropped records is reused ---- */
+
+#define REC64 (HDR + 64 * KIB)	/* a stored incompressible 64 KiB record */
+
+/* Put an incompressible record stored in exactly size bytes. */
+static uint64_t put_sized(uint64_t key, size_t size)
+{
+	return put_key(2 * key, size - HDR);
+}
+
+/* A put of a size that fits a hole lands there: the store does not grow. */
+Test(pstore, hole_is_reused_without_growth, .init = setup, .fini = teardown)
+{
+	enum { N = 6, LEN = 100 * KIB, REC = HDR + LEN };
+	uint64_t ref[N], a, b, bytes;
+	struct pstore_stats s;
+	unsigned n;
+
+	make_store(0, 64 * MIB, PSTORE_SEG_MIN);
+	for (unsigned i = 0; i < N; i++)
+		ref[i] = put_key(2 * i, LEN);
+	drop(ref[2]);
+	s = assert_sane();
+	a = put_sized(100, REC - 40 * KIB);
+	b = put_sized(101, 40 * KIB);	/* the rest of the hole, exactly */
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes, "store grew");
+	seg_files(&n, &bytes);
+	cr_assert_eq(n, 1);
+	assert_get_key(a, 200, REC - 40 * KIB - HDR);
+	assert_get_key(b, 202, 40 * KIB - HDR);
+	for (unsigned i = 0; i < N; i++)
+		if (i != 2)
+			assert_get_key(ref[i], 2 * i, LEN);
+	put_sized(102, 24 * KIB);	/* no hole left: appended */
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes + 24 * KIB);
+}
+
+/* Holes merge with free neighbours on the left, the right and both sides;
+ * a record as large as the merged hole fits it exactly. */
+Test(pstore, holes_merge, .init = setup, .fini = teardown)
+{
+	enum { N = 10 };
+	uint64_t ref[N], big3, big2a, big2b;
+	static const unsigned order[] = { 2, 4, 3, 7, 6, 0, 1 };
+	struct pstore_stats s;
+
+	make_store(0, 64 * MIB, PSTORE_SEG_MIN);
+	for (unsigned i = 0; i < N; i++)
+		ref[i] = put_key(2 * i, 64 * KIB);
+	for (unsigned i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		drop(ref[order[i]]);
+	s = assert_sane();
+	big3 = put_sized(30, 3 * REC64);	/* 2 3 4: both sides */
+	big2a = put_sized(31, 2 * REC64);	/* 6 7 or 0 1 */
+	big2b = put_sized(32, 2 * REC64);
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes, "store grew");
+	assert_get_key(big3, 60, 3 * REC64 - HDR);
+	assert_get_key(big2a, 62, 2 * REC64 - HDR);
+	assert_get_key(big2b, 64, 2 * REC64 - HDR);
+	assert_get_key(ref[5], 10, 64 * KIB);
+	assert_get_key(ref[8], 16, 64 * KIB);
+}
+
+/* A free extent at the end of the active segment is taken in by a longer
+ * record: the segment grows by the difference only. */
+Test(pstore, tail_hole_is_taken_in, .init = setup, .fini = teardown)
+{
+	uint64_t a, b, c;
+	struct pstore_stats s;
+
+	make_store(0, 64 * MIB, PSTORE_SEG_MIN);
+	a = put_key(2, 64 * KIB);
+	b = put_key(4, 64 * KIB);
+	drop(b);
+	s = assert_sane();
+	c = put_sized(5, REC64 + 10 * KIB);
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes + 10 * KIB);
+	assert_get_key(a, 2, 64 * KIB);
+	assert_get_key(c, 10, REC64 + 10 * KIB - HDR);
+}
+
+static void shuffle(unsigned *v, unsigned n, uint64_t *rng)
+{
+	for (unsigned i = n; i > 1; i--) {
+		unsigned j = (unsigned)(xorshift(rng) % i), x = v[i - 1];
+
+		v[i - 1] = v[j];
+		v[j] = x;
+	}
+}
+
+/*
+ * Fill the store, then drop half of its records in random order and put as
+ * many again, round after round: every segment keeps live records, so
+ * only reuse makes room.  Capacity stays what the live records need.
+ */
+Test(pstore, random_drops_keep_capacity, .init = setup, .fini = teardown)
+{
+	enum { MAX = 256, ROUNDS = 20, LEN = 64 * KIB };
+	static uint64_t ref[MAX], key[MAX];
+	static unsigned idx[MAX];
+	static uint8_t buf[LEN];
+	uint64_t rng = 0x5eed, next = 1;
+	unsigned n = 0, k;
+	int rc = 0;
+
+	make_store(0, 8 * MIB, PSTORE_SEG_MIN);
+	while (n < MAX - 1) {
+		key[n] = next++;
+		fill(buf, LEN, 2 * key[n]);
+		rc = pstore_put(ps, buf, LEN, &ref[n]);
+		if (rc < 0)
+			break;
+		n++;
+	}
+	cr_assert_eq(rc, -ENOSPC);
+	cr_assert_geq(n * REC64, 8 * MIB - 8 * (PSTORE_SEG_HDR_SIZE + REC64));
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		for (unsigned i = 0; i < n; i++)
+			idx[i] = i;
+		shuffle(idx, n, &rng);
+		for (unsigned i = 0; i < n / 2; i++)
+			drop(ref[idx[i]]);
+		for (unsigned i = 0; i < n / 2; i++) {
+			k = idx[i];
+			key[k] = next++;
+			ref[k] = put_key(2 * key[k], LEN);
+		}
+		cr_assert_eq(pstore_put(ps, buf, LEN, &ref[MAX - 1]), -ENOSPC,
+			     "round %u: more room than before", r);
+	}
+	for (unsigned i = 0; i < n; i++)
+		assert_get_key(ref[i], 2 * key[i], LEN);
 }
 
 /* ---- integrity ---- */
@@ -748,6 +889,127 @@ Test(pstore, clean_stale_removes_only_dead, .init = setup, .fini = teardown)
 		     -ENOENT);
 }
 
+/* ---- gets held mid-read (pstore_test_read_hook) ---- */
+
+/* A get running in its own thread, stopped by the hook once pinned. */
+struct held {
+	uint64_t ref, key;
+	size_t len;
+	sem_t in, go;		/* the hook was reached; it may go on */
+	pthread_t tid;
+	int rc;
+	bool same;		/* rc 0 and exactly the bytes put */
+};
+
+static __thread struct held *held_self;
+
+static void held_hook(void *arg)
+{
+	struct held *h = held_self;
+
+	(void)arg;
+	if (!h)
+		return;
+	sem_post(&h->in);
+	sem_wait(&h->go);
+}
+
+static void *held_main(void *arg)
+{
+	struct held *h = arg;
+	uint8_t *buf = malloc(PSTORE_REC_MAX), *want = malloc(h->len + 1);
+	size_t n = 0;
+
+	held_self = h;
+	h->rc = pstore_get(ps, h->ref, buf, PSTORE_REC_MAX, &n);
+	fill(want, h->len, h->key);
+	h->same = h->rc == 0 && n == h->len && !memcmp(buf, want, h->len);
+	free(buf);
+	free(want);
+	return NULL;
+}
+
+/* Start a get of ref and wait until it has pinned the record. */
+static void held_start(struct held *h, uint64_t ref, uint64_t key,
+		       size_t len)
+{
+	*h = (struct held){ .ref = ref, .key = key, .len = len };
+	sem_init(&h->in, 0, 0);
+	sem_init(&h->go, 0, 0);
+	cr_assert_eq(pthread_create(&h->tid, NULL, held_main, h), 0);
+	sem_wait(&h->in);
+}
+
+static void held_finish(struct held *h)
+{
+	sem_post(&h->go);
+	pthread_join(h->tid, NULL);
+	sem_destroy(&h->in);
+	sem_destroy(&h->go);
+	cr_assert(h->same, "held get of %lx: rc %d, not the bytes put",
+		  (unsigned long)h->ref, h->rc);
+}
+
+/*
+ * Invariant 7: a record dropped while a get reads it keeps its bytes until
+ * that get is done; a put meanwhile goes elsewhere, and the hole is
+ * reusable (and waiters woken) once the get has left.
+ */
+Test(pstore, get_pinned_before_drop_keeps_its_bytes, .init = setup,
+     .fini = teardown)
+{
+	struct held h;
+	struct pstore_stats s;
+	uint64_t a, b, c, d, seq;
+
+	make_store(0, 64 * MIB, PSTORE_SEG_MIN);
+	pstore_test_read_hook(ps, held_hook, NULL);
+	a = put_key(2, 64 * KIB);
+	b = put_key(4, 64 * KIB);
+	held_start(&h, a, 2, 64 * KIB);
+	drop(a);
+	s = assert_sane();
+	c = put_key(6, 64 * KIB);
+	seq = pstore_freed_seq(ps);
+	held_finish(&h);
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes + REC64,
+		     "a hole reused under its reader");
+	cr_assert_neq(pstore_freed_seq(ps), seq, "no wake-up for the hole");
+	s = assert_sane();
+	d = put_key(8, 64 * KIB);
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes, "hole not reused");
+	assert_get_key(b, 4, 64 * KIB);
+	assert_get_key(c, 6, 64 * KIB);
+	assert_get_key(d, 8, 64 * KIB);
+}
+
+/* Only gets that began before a drop hold its hole back: one that began
+ * after it and reads on does not. */
+Test(pstore, later_reader_does_not_hold_a_hole, .init = setup,
+     .fini = teardown)
+{
+	struct held h1, h2;
+	struct pstore_stats s;
+	uint64_t a, b, x, y;
+
+	make_store(0, 64 * MIB, PSTORE_SEG_MIN);
+	pstore_test_read_hook(ps, held_hook, NULL);
+	a = put_key(2, 64 * KIB);
+	x = put_key(4, 64 * KIB);
+	b = put_key(6, 64 * KIB);
+	held_start(&h1, a, 2, 64 * KIB);
+	drop(x);
+	held_start(&h2, b, 6, 64 * KIB);
+	held_finish(&h1);
+	s = assert_sane();
+	y = put_key(8, 64 * KIB);
+	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes,
+		     "hole held back by a get that began after the drop");
+	held_finish(&h2);
+	assert_get_key(a, 2, 64 * KIB);
+	assert_get_key(y, 8, 64 * KIB);
+}
+
 /* ---- concurrency ---- */
 
 #define ST_THREADS	8
@@ -920,13 +1182,32 @@ static void st_watch_and_drain(struct st_run *run)
 		     (unsigned long)s.disk_bytes);
 }
 
-static void stress(uint64_t mem_max, uint64_t seg_max)
+/* Stretch some reads of spilled records, so drops land while gets read. */
+static void st_slow_hook(void *arg)
+{
+	static __thread uint64_t rng;
+	struct timespec t = { 0, 0 };
+
+	(void)arg;
+	if (!rng)
+		rng = (uint64_t)pthread_self() | 1;
+	t.tv_nsec = (long)(xorshift(&rng) % 4 ? 0 : 20000 + rng % 200000);
+	if (t.tv_nsec)
+		nanosleep(&t, NULL);
+	else
+		sched_yield();
+}
+
+static void stress(uint64_t mem_max, uint64_t disk_max, uint64_t seg_max,
+		   bool slow)
 {
 	static struct st_run run;
 	struct st_worker w[ST_THREADS];
 	struct pstore_stats s;
 
-	make_store(mem_max, 1024ull * MIB, seg_max);
+	make_store(mem_max, disk_max, seg_max);
+	if (slow)
+		pstore_test_read_hook(ps, st_slow_hook, NULL);
 	pthread_mutex_init(&run.why_lock, NULL);
 	for (unsigned i = 0; i < ST_CELLS; i++)
 		pthread_mutex_init(&run.cell[i].lock, NULL);
@@ -963,13 +1244,30 @@ static void stress(uint64_t mem_max, uint64_t seg_max)
 Test(pstore, stress_memory_only, .init = setup, .fini = teardown,
      .timeout = 120)
 {
-	stress(1024ull * MIB, 0);
+	stress(1024ull * MIB, 1024ull * MIB, 0, false);
 	cr_assert_leq(assert_sane().peak_bytes, lim.mem_max);
 }
 
 Test(pstore, stress_spilling, .init = setup, .fini = teardown,
      .timeout = 120)
 {
-	stress(1 * MIB, PSTORE_SEG_MIN);
+	stress(1 * MIB, 1024ull * MIB, PSTORE_SEG_MIN, false);
 	cr_assert_gt(assert_sane().peak_bytes, 2 * lim.mem_max, "no spill");
+}
+
+/*
+ * Everything on disk, holes reused all the time (the live records take
+ * about 4 MiB, the puts write a hundred times disk_max), and gets slowed
+ * down mid-read so that drops and reuse race with them: every get returns
+ * exactly the bytes put, never -EIO, and no put fails.
+ */
+Test(pstore, stress_reuse_with_slow_readers, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+	struct pstore_stats s;
+
+	stress(0, 12 * MIB, PSTORE_SEG_MIN, true);
+	s = assert_sane();
+	cr_assert_gt(s.peak_bytes, 2 * MIB, "little spilled");
+	cr_assert_gt(s.puts * 40 * KIB, 10 * lim.disk_max, "too few puts");
 }
