@@ -121,11 +121,10 @@ static bool ckpt_state_ok(const struct ckpt *c)
 }
 
 /*
- * A spill segment's space comes back only once every record in it is
- * dropped.  Segments of an eighth of store_max let a save, which drops
- * pre-images in file order while captures land in write order, free
- * space long before it has read everything: throttled writers wait on
- * that.
+ * Later pre-images reuse the space of dropped ones inside a spill segment,
+ * and a segment file goes once none of its records is live.  Segments of
+ * an eighth of store_max keep a store's disk space in several files, so
+ * an emptied one goes back to the filesystem while the others stay.
  */
 static uint64_t seg_size(uint64_t store_max)
 {
@@ -1206,7 +1205,7 @@ void ckpt_store_info(struct ckpt_set *s, struct ckpt_store_info *out)
 
 	pstore_stats(s->store, &ps);
 	out->on_full = s->on_full;
-	out->used_bytes = ps.mem_bytes + ps.disk_bytes;
+	out->used_bytes = ps.mem_bytes + ps.disk_bytes - ps.dead_bytes;
 	out->max_bytes = s->store_bytes;
 	out->peak_bytes = ps.peak_bytes;
 	out->throttled = atomic_load(&s->throttled);

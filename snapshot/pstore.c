@@ -134,6 +134,8 @@ struct pstore_seg {
 	uint32_t live;		/* records committed or being written; lock */
 	bool sealed;		/* a write failed: no more reservations; lock */
 	uint64_t end;		/* highest offset reserved; lock */
+	uint64_t dead;		/* bytes of its dropped records not reused;
+				 * lock */
 	struct pstore_pin *rd_head, *rd_tail;	/* readers, oldest first; lock */
 	struct pstore_ext *free;	/* reusable, by offset, merged; lock */
 	uint32_t nfree, free_cap;	/* lock */
@@ -493,6 +495,8 @@ static void peak_note_locked(struct pstore *ps)
 
 	if (used > ps->st.peak_bytes)
 		ps->st.peak_bytes = used;
+	/* holes are free space for the warning: later puts fill them */
+	used -= ps->st.dead_bytes;
 	if (ps->lim.warn_at && !ps->warned && used >= ps->lim.warn_at) {
 		ps->warned = true;
 		atomic_fetch_add(&ps->warn_seq, 1);
@@ -502,8 +506,8 @@ static void peak_note_locked(struct pstore *ps)
 /* Bytes held went down or a hole became reusable (invariant 6). */
 static void space_freed_locked(struct pstore *ps)
 {
-	if (ps->warned &&
-	    ps->st.mem_bytes + ps->st.disk_bytes < ps->lim.rearm_below)
+	if (ps->warned && ps->st.mem_bytes + ps->st.disk_bytes -
+	    ps->st.dead_bytes < ps->lim.rearm_below)
 		ps->warned = false;
 	ps->freed_seq++;
 	pthread_cond_broadcast(&ps->freed);
@@ -631,6 +635,8 @@ static uint32_t free_take(struct pstore *ps, struct pstore_seg *seg,
 
 	e->off += size;
 	e->len -= size;
+	seg->dead -= size;
+	ps->st.dead_bytes -= size;
 	if (!e->len)
 		free_remove_at(ps, seg, i);
 	if (was == seg->max_free) {
@@ -716,6 +722,7 @@ static void seg_retire_locked(struct pstore *ps, struct pstore_seg *seg,
 	holed_unlink(ps, seg);
 	ps->segs[seg->idx] = NULL;
 	ps->st.disk_bytes -= seg->end;
+	ps->st.dead_bytes -= seg->dead;
 	if (ps->active == seg)
 		ps->active = NULL;
 	seg->next = t->segs;
@@ -1058,6 +1065,8 @@ void pstore_drop(struct pstore *ps, uint64_t ref)
 	} else {
 		seg = ps->segs[s->u.disk.seg];
 		seg->live--;
+		seg->dead += s->u.disk.size;
+		ps->st.dead_bytes += s->u.disk.size;
 		if (seg->live || seg->rd_head)
 			hole_dropped_locked(ps, seg, (struct pstore_ext){
 				s->u.disk.off, s->u.disk.size });

@@ -136,6 +136,8 @@ struct pstore_stats {
 	uint64_t raw_bytes;		/* original bytes of live records */
 	uint64_t mem_bytes;		/* stored bytes in memory <= mem_max */
 	uint64_t disk_bytes;		/* live segment files <= disk_max */
+	uint64_t dead_bytes;		/* of disk_bytes: dropped records'
+					 * space, reused by later puts */
 	uint64_t peak_bytes;		/* highest mem_bytes + disk_bytes */
 	uint64_t puts;			/* successful puts */
 	uint64_t drops;			/* drops of live records */

@@ -419,9 +419,11 @@ Test(pstore, hole_is_reused_without_growth, .init = setup, .fini = teardown)
 		ref[i] = put_key(2 * i, LEN);
 	drop(ref[2]);
 	s = assert_sane();
+	cr_assert_eq(s.dead_bytes, REC, "the hole is not counted free");
 	a = put_sized(100, REC - 40 * KIB);
 	b = put_sized(101, 40 * KIB);	/* the rest of the hole, exactly */
 	cr_assert_eq(assert_sane().disk_bytes, s.disk_bytes, "store grew");
+	cr_assert_eq(assert_sane().dead_bytes, 0, "a filled hole still free");
 	seg_files(&n, &bytes);
 	cr_assert_eq(n, 1);
 	assert_get_key(a, 200, REC - 40 * KIB - HDR);
@@ -498,8 +500,9 @@ Test(pstore, random_drops_keep_capacity, .init = setup, .fini = teardown)
 	static uint64_t ref[MAX], key[MAX];
 	static unsigned idx[MAX];
 	static uint8_t buf[LEN];
-	uint64_t rng = 0x5eed, next = 1;
-	unsigned n = 0, k;
+	uint64_t rng = 0x5eed, next = 1, bytes;
+	struct pstore_stats segs;
+	unsigned n = 0, k, nseg;
 	int rc = 0;
 
 	make_store(0, 8 * MIB, PSTORE_SEG_MIN);
@@ -519,6 +522,12 @@ Test(pstore, random_drops_keep_capacity, .init = setup, .fini = teardown)
 		shuffle(idx, n, &rng);
 		for (unsigned i = 0; i < n / 2; i++)
 			drop(ref[idx[i]]);
+		segs = assert_sane();
+		seg_files(&nseg, &bytes);
+		cr_assert_eq(segs.disk_bytes - segs.dead_bytes,
+			     (uint64_t)(n - n / 2) * REC64 +
+			     nseg * PSTORE_SEG_HDR_SIZE, "round %u: the live "
+			     "bytes are not disk minus dead", r);
 		for (unsigned i = 0; i < n / 2; i++) {
 			k = idx[i];
 			key[k] = next++;
