@@ -163,3 +163,24 @@ while off < 2 << 30:
 	wait_until 10 eval '[ "$(stat -c %s "$_CP_DST" 2>/dev/null || echo 0)" -gt 0 ]' ||
 		fail "copy_file_range did not start"
 }
+
+# counter_writer STOP FILE...: in the background, write one increasing
+# counter into every FILE in turn (a mount's file each), as fast as the
+# mounts allow, until STOP exists; its pid in WRITER_PID (a helper).  At
+# any common instant the files hold a state it passed through: equal, or
+# a leading run one ahead; instants taken one tree after the other would
+# show a skew of several steps.
+counter_writer() {
+	"$PYTHON" - "$@" <<'EOF' &
+import os, sys
+stop, *files = sys.argv[1:]
+fds = [os.open(f, os.O_WRONLY) for f in files]
+i = 0
+while i % 256 or not os.path.exists(stop):
+    i += 1
+    for fd in fds:
+        os.pwrite(fd, b'%012d\n' % i, 0)
+EOF
+	WRITER_PID=$!
+	ckpt_helper "$WRITER_PID"
+}

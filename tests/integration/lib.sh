@@ -93,6 +93,17 @@ fuse_mounts_under() {
 	}' /proc/self/mountinfo
 }
 
+# opath_fds PID: how many O_PATH descriptors (flag 010000000) PID holds
+opath_fds() {
+	local fd flags n=0
+	for fd in /proc/"$1"/fdinfo/*; do
+		flags=$(awk '/^flags:/ { print $2 }' "$fd" 2>/dev/null) || continue
+		[ -n "$flags" ] || continue
+		(((8#$flags & 8#10000000) != 0)) && n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # wait_until SECS CMD...: poll CMD every 50 ms until it succeeds or SECS pass
 wait_until() {
 	local secs=$1 end

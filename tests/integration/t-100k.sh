@@ -29,12 +29,7 @@ rm -rf "$B" && mkdir "$B"
 swafs_mount "$B" "$M" timeout=3600,fd_cache=16
 "$PYTHON" "$IT_DIR/helpers.py" many "$M" "$B" 3000 --pid "$SWAFS_PID" ||
 	fail "the fd_cache=16 run failed"
-n=0
-for fd in /proc/"$SWAFS_PID"/fdinfo/*; do
-	flags=$(awk '/^flags:/ { print $2 }' "$fd" 2>/dev/null) || continue
-	[ -n "$flags" ] || continue
-	(((8#$flags & 8#10000000) != 0)) && n=$((n + 1))
-done
+n=$(opath_fds "$SWAFS_PID")
 log "fd_cache=16: daemon holds $n O_PATH fds"
 [ "$n" -le 20 ] || fail "fd_cache=16 but the daemon holds $n O_PATH fds"
 swafs_umount "$M"

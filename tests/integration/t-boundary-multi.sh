@@ -16,18 +16,8 @@ for i in 1 2; do
 done
 M1=$WORK/m1 M2=$WORK/m2
 
-"$PYTHON" - "$M1/c" "$M2/c" "$WORK/writer.stop" <<'EOF2' &
-import os, sys
-a, b, stop = sys.argv[1:]
-fa, fb = os.open(a, os.O_WRONLY), os.open(b, os.O_WRONLY)
-i = 0
-while i % 256 or not os.path.exists(stop):
-    i += 1
-    os.pwrite(fa, b'%012d\n' % i, 0)
-    os.pwrite(fb, b'%012d\n' % i, 0)
-EOF2
-writer=$!
-ckpt_helper "$writer"
+counter_writer "$WORK/writer.stop" "$M1/c" "$M2/c"
+writer=$WRITER_PID
 
 "$PYTHON" "$TXN_PY" hold "$M1" "$WORK/h.ready" "$WORK/h.go" >"$WORK/h.out" &
 holder=$!

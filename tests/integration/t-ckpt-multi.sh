@@ -15,20 +15,8 @@ for i in 1 2; do
 done
 M1=$WORK/m1 M2=$WORK/m2
 
-"$PYTHON" - "$M1/c" "$M2/c" "$WORK/writer.stop" <<'EOF' &
-import os, sys
-a, b, stop = sys.argv[1:]
-fa, fb = os.open(a, os.O_WRONLY), os.open(b, os.O_WRONLY)
-i = 0
-# as fast as the mounts allow: checkpoints taken one after the other would
-# show a skew of several steps
-while i % 256 or not os.path.exists(stop):
-    i += 1
-    os.pwrite(fa, b'%012d\n' % i, 0)
-    os.pwrite(fb, b'%012d\n' % i, 0)
-EOF
-writer=$!
-ckpt_helper "$writer"
+counter_writer "$WORK/writer.stop" "$M1/c" "$M2/c"
+writer=$WRITER_PID
 sleep 0.5
 
 N=20

@@ -154,13 +154,7 @@ for i in range(500):
 for i in range(500):
     os.stat('%s/many/f%d' % (m, i))
 EOF
-n=0
-for fd in /proc/"$SWAFS_PID"/fdinfo/*; do
-	flags=$(awk '/^flags:/ { print $2 }' "$fd" 2>/dev/null) || continue
-	[ -n "$flags" ] || continue
-	# O_PATH is 010000000
-	(((8#$flags & 8#10000000) != 0)) && n=$((n + 1))
-done
+n=$(opath_fds "$SWAFS_PID")
 log "daemon holds $n O_PATH fds with fd_cache=16"
 [ "$n" -le 20 ] || fail "fd_cache=16 but the daemon holds $n O_PATH fds"
 for i in 0 250 499; do

@@ -232,18 +232,8 @@ expect_rc 0 "0 jobs were waiting" as_nobody "$SWACTL" sync end "$G_NB"
 absent p "$WORK/m6"
 
 # ---- one instant ----------------------------------------------------
-"$PYTHON" - "$WORK/writer.stop" "${M[@]/%//c}" <<'EOF' &
-import os, sys
-stop, *files = sys.argv[1:]
-fds = [os.open(f, os.O_WRONLY) for f in files]
-i = 0
-while i % 256 or not os.path.exists(stop):
-    i += 1
-    for fd in fds:
-        os.pwrite(fd, b'%012d\n' % i, 0)
-EOF
-writer=$!
-ckpt_helper "$writer"
+counter_writer "$WORK/writer.stop" "${M[@]/%//c}"
+writer=$WRITER_PID
 sleep 0.5
 
 # group N ROUND: N jobs on m1..mN take checkpoint rN.ROUND in one group;
