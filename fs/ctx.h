@@ -103,10 +103,17 @@ static inline struct ino *fs_ino(struct fs_ctx *ctx, fuse_ino_t ino)
 	return fs_ino_in(ctx->itab, ino);
 }
 
-/* The identity the checkpoint hooks need, for an entry pinned at fd. */
-static inline struct cobj_ref fs_ref(struct ino *i, int fd)
+static inline bool fs_room(void *itab, int err)
 {
-	struct cobj_ref r = { .fd = fd };
+	return ino_fd_room(itab, err);
+}
+
+/* The identity the checkpoint hooks need, for an entry of t pinned at fd;
+ * captures that run out of descriptors make room in t's cache. */
+static inline struct cobj_ref fs_ref(struct ino_table *t, struct ino *i,
+				     int fd)
+{
+	struct cobj_ref r = { .fd = fd, .room = fs_room, .room_arg = t };
 
 	ino_ident(i, &r.dev, &r.ino);
 	return r;

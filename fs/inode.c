@@ -208,13 +208,17 @@ unsigned ino_fd_shrink(struct ino_table *t, unsigned n)
 	return done;
 }
 
+bool ino_fd_room(struct ino_table *t, int err)
+{
+	return (err == EMFILE || err == ENFILE) && ino_fd_shrink(t, INO_SHRINK);
+}
+
 /* open_by_handle_at, making room in the cache when out of descriptors. */
 static int reopen(struct ino_table *t, struct ino *i)
 {
 	int fd = open_by_handle_at(t->root.fd, i->fh, O_PATH | O_CLOEXEC);
 
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE) &&
-	    ino_fd_shrink(t, INO_SHRINK))
+	if (fd < 0 && ino_fd_room(t, errno))
 		fd = open_by_handle_at(t->root.fd, i->fh, O_PATH | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -449,8 +453,7 @@ int ino_lookup(struct ino_table *t, struct ino *parent, const char *name,
 	if (pfd < 0)
 		return pfd;
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE) &&
-	    ino_fd_shrink(t, INO_SHRINK))
+	if (fd < 0 && ino_fd_room(t, errno))
 		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		fd = -errno;

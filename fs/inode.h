@@ -78,6 +78,12 @@ void ino_fd_put(struct ino_table *t, struct ino *i);
  */
 unsigned ino_fd_shrink(struct ino_table *t, unsigned n);
 
+/*
+ * A call that opens a descriptor failed with err (an errno): when it is
+ * EMFILE or ENFILE, close some cached ones; true if the call may retry.
+ */
+bool ino_fd_room(struct ino_table *t, int err);
+
 /* S_IFMT bits of the object; immutable. */
 mode_t ino_type(const struct ino *i);
 

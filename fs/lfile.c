@@ -82,7 +82,7 @@ static int lfile_new(struct fs_ctx *ctx, struct ino *i, int fd,
 		return -ENOMEM;
 	}
 	f->fd = fd;
-	f->ref = fs_ref(i, fd);
+	f->ref = fs_ref(ctx->itab, i, fd);
 	*out = f;
 	return 0;
 }
@@ -98,8 +98,7 @@ static int open_room(struct fs_ctx *ctx, const char *path, int flags)
 {
 	int fd = open(path, flags);
 
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE) &&
-	    ino_fd_shrink(ctx->itab, 256))
+	if (fd < 0 && ino_fd_room(ctx->itab, errno))
 		fd = open(path, flags);
 	return fd < 0 ? -errno : fd;
 }
@@ -109,23 +108,23 @@ static int lfile_do_open(struct fs_ctx *ctx, fuse_ino_t ino, int flags,
 {
 	struct ino *i = fs_ino(ctx, ino);
 	char path[LIVE_PROC_PATH_MAX];
-	int pfd, fd;
+	int pfd, fd, rc;
 
 	pfd = ino_fd_get(ctx->itab, i);
 	if (pfd < 0)
 		return pfd;
 	live_proc_path(pfd, path, sizeof(path));
-	fd = 0;
-	if (flags & O_TRUNC) {
-		struct cobj_ref r = fs_ref(i, pfd);
+	if (flags & O_TRUNC) {	/* the truncation changes data: capture it */
+		struct cobj_ref r = fs_ref(ctx->itab, i, pfd);
 
 		ckpt_op_begin(ctx->ckpts);
-		fd = ckpt_before_data(ctx->ckpts, &r, 0, UINT64_MAX);
-	}
-	if (fd == 0)
-		fd = open_room(ctx, path, lfile_backing_flags(flags));
-	if (flags & O_TRUNC)
+		rc = ckpt_before_data(ctx->ckpts, &r, 0, UINT64_MAX);
+		fd = rc < 0 ? rc : open_room(ctx, path,
+					     lfile_backing_flags(flags));
 		ckpt_op_end(ctx->ckpts);
+	} else {
+		fd = open_room(ctx, path, lfile_backing_flags(flags));
+	}
 	ino_fd_put(ctx->itab, i);
 	if (fd < 0)
 		return fd;
@@ -165,6 +164,9 @@ static int lfile_make(fuse_req_t req, struct ino *p, int pfd, const char *name,
 	if (fd == 0) {
 		fd = openat(pfd, name, lfile_backing_flags(flags) | O_CREAT |
 			    O_EXCL | O_NOFOLLOW, mode);
+		if (fd < 0 && ino_fd_room(ctx->itab, errno))
+			fd = openat(pfd, name, lfile_backing_flags(flags) |
+				    O_CREAT | O_EXCL | O_NOFOLLOW, mode);
 		fd = fd < 0 ? -errno : fd;
 		cred_leave(&cs);
 	}
@@ -401,6 +403,8 @@ static int lfile_do_opendir(struct fs_ctx *ctx, fuse_ino_t ino,
 		return pfd;
 	}
 	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && ino_fd_room(ctx->itab, errno))
+		fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ino_fd_put(ctx->itab, i);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
 		rc = -errno;

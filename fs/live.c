@@ -62,7 +62,7 @@ static void reply_rc(fuse_req_t req, int rc)
 
 void live_before_dir(struct fs_ctx *ctx, struct ino *dir, int fd)
 {
-	struct cobj_ref r = fs_ref(dir, fd);
+	struct cobj_ref r = fs_ref(ctx->itab, dir, fd);
 
 	ckpt_before_dir(ctx->ckpts, &r);
 }
@@ -74,7 +74,8 @@ typedef int live_hook_fn(struct fs_ctx *ctx, const struct cobj_ref *r,
 static int live_hook_fd(struct fs_ctx *ctx, int fd, const struct stat *st,
 			live_hook_fn *fn)
 {
-	struct cobj_ref r = { .dev = st->st_dev, .ino = st->st_ino, .fd = fd };
+	struct cobj_ref r = { .dev = st->st_dev, .ino = st->st_ino, .fd = fd,
+			      .room = fs_room, .room_arg = ctx->itab };
 
 	return fn(ctx, &r, st);
 }
@@ -121,7 +122,9 @@ static int hook_attr(struct fs_ctx *ctx, const struct cobj_ref *r,
 
 /*
  * Run a hook on the object at name in the directory open at pfd, if any.
- * Returns the hook's answer (-ENOSPC: refuse the change).
+ * Returns the hook's answer (-ENOSPC: refuse the change), or the error
+ * that kept the object from being opened: a change the checkpoints could
+ * not capture first must not happen.
  */
 static int live_hook_name(struct fs_ctx *ctx, int pfd, const char *name,
 			  live_hook_fn *fn)
@@ -132,8 +135,10 @@ static int live_hook_name(struct fs_ctx *ctx, int pfd, const char *name,
 	if (!ckpt_active(ctx->ckpts))
 		return 0;
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && ino_fd_room(ctx->itab, errno))
+		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return errno == ENOENT ? 0 : -errno;	/* none: nothing to keep */
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
 		rc = live_hook_fd(ctx, fd, &st, fn);
 	close(fd);
@@ -302,7 +307,7 @@ static void live_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	fd = ino_fd_get(ctx->itab, i);
 	if (fd < 0)
 		return reply_rc(req, fd);
-	r = fs_ref(i, fd);
+	r = fs_ref(ctx->itab, i, fd);
 	ckpt_op_begin(ctx->ckpts);
 	rc = valid & FUSE_SET_ATTR_SIZE ?
 	     ckpt_before_data(ctx->ckpts, &r, (uint64_t)attr->st_size,
@@ -460,7 +465,7 @@ static int live_do_link(struct fs_ctx *ctx, fuse_ino_t ino, fuse_ino_t parent,
 	live_proc_path(fd, path, sizeof(path));
 	ckpt_op_begin(ctx->ckpts);
 	live_before_dir(ctx, p, pfd);
-	r = fs_ref(i, fd);
+	r = fs_ref(ctx->itab, i, fd);
 	ckpt_before_attr(ctx->ckpts, &r);
 	if (linkat(AT_FDCWD, path, pfd, name, AT_SYMLINK_FOLLOW) < 0)
 		rc = -errno;
@@ -560,9 +565,10 @@ static int live_do_rename(fuse_req_t req, fuse_ino_t parent,
 	ckpt_op_begin(ctx->ckpts);
 	live_before_dir(ctx, p, pfd);
 	live_before_dir(ctx, np, npfd);
-	live_hook_name(ctx, pfd, name, hook_attr);
-	rc = live_hook_name(ctx, npfd, newname,
-			    flags & RENAME_EXCHANGE ? hook_attr : hook_unlink);
+	rc = live_hook_name(ctx, pfd, name, hook_attr);
+	if (rc == 0)
+		rc = live_hook_name(ctx, npfd, newname, flags & RENAME_EXCHANGE ?
+				    hook_attr : hook_unlink);
 	if (rc == 0)
 		rc = live_renameat(req, pfd, name, npfd, newname, flags);
 	ckpt_op_end(ctx->ckpts);
@@ -637,7 +643,7 @@ static int live_xattr_path(struct fs_ctx *ctx, struct ino *i, char *path,
 /* Enter the gate and capture the xattrs of i, pinned at fd. */
 static void live_before_xattr(struct fs_ctx *ctx, struct ino *i, int fd)
 {
-	struct cobj_ref r = fs_ref(i, fd);
+	struct cobj_ref r = fs_ref(ctx->itab, i, fd);
 
 	ckpt_op_begin(ctx->ckpts);
 	ckpt_before_xattr(ctx->ckpts, &r);

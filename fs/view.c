@@ -308,6 +308,8 @@ static enum vscope view_scope(struct view *v, struct ino *p, const char *name,
 	dev_t dev;
 	ino_t ino;
 
+	if (ckpt_unscoped(v->ck))
+		return VS_ALL;
 	ino_ident(p, &dev, &ino);
 	pthread_mutex_lock(&v->anc_lock);
 	for (a = v->anc; a && (a->dev != dev || a->ino != ino); a = a->next)
@@ -327,12 +329,22 @@ static int anc_add(struct view *v, struct ino *i, const char *path)
 
 	if (!a)
 		return -ENOMEM;
+	struct vanc *old;
+
 	ino_ident(i, &a->dev, &a->ino);
 	strcpy(a->path, path);
 	pthread_mutex_lock(&v->anc_lock);
-	a->next = v->anc;
-	v->anc = a;
+	/* every lookup of an ancestor comes here: list each once */
+	for (old = v->anc; old && (old->dev != a->dev || old->ino != a->ino);
+	     old = old->next)
+		;
+	if (!old) {
+		a->next = v->anc;
+		v->anc = a;
+	}
 	pthread_mutex_unlock(&v->anc_lock);
+	if (old)
+		free(a);
 	return 0;
 }
 
@@ -445,7 +457,7 @@ static int vfile_attach(struct view *v, struct ino *i, struct vfile *f)
 		f->c = view_cobj(v, i);
 		return f->c && (cobj_flags(f->c) & COBJ_DEAD) ? 0 : -EIO;
 	}
-	r = fs_ref(i, pfd);
+	r = fs_ref(v->itab, i, pfd);
 	rc = cobj_get(v->objs, &r, &f->c);
 	/* an entry records T attributes, unless made now from a live object
 	 * someone changed behind the mount's back */
@@ -1246,18 +1258,27 @@ static void tsize_links(struct tsize *w)
 
 static int tsize_dir(struct tsize *w, struct ino *dir, unsigned depth);
 
+/* Outside --path.  Not inlined: its path buffer must not sit in the
+ * walk's frame, which is repeated once per directory level. */
+__attribute__((noinline))
+static bool tsize_hidden(struct view *v, struct ino *dir, const char *name)
+{
+	char child[PATH_MAX];
+
+	return view_scope(v, dir, name, child, sizeof(child)) == VS_HIDDEN;
+}
+
 static int tsize_entry(struct tsize *w, struct ino *dir,
 		       const struct nsent *e, unsigned depth)
 {
 	struct view *v = w->v;
-	char child[PATH_MAX];
 	struct stat st;
 	struct ino *i;
 	int rc;
 
 	if (e->type != DT_UNKNOWN && e->type != DT_REG && e->type != DT_DIR)
 		return 0;
-	if (view_scope(v, dir, e->name, child, sizeof(child)) == VS_HIDDEN)
+	if (tsize_hidden(v, dir, e->name))
 		return 0;
 	rc = view_resolve_scoped(v, dir, e->name, &i);
 	if (rc < 0)

@@ -70,7 +70,9 @@ void vnode_getattr(fuse_req_t req, fuse_ino_t ino)
 
 void vnode_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	fuse_reply_err(req, mask & W_OK ? EACCES : 0);
+	/* as the modes say: .swafs 0555, txn 0444 */
+	fuse_reply_err(req, mask & W_OK || (ino == FS_TXN_ID && mask & X_OK)
+			    ? EACCES : 0);
 }
 
 void vnode_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

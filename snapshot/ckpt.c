@@ -507,16 +507,15 @@ static void note_store_warn(struct ckpt_set *s, struct ckpt *c)
 {
 	uint64_t seq = pstore_warn_seq(s->store);
 	uint64_t seen = atomic_load(&s->warn_seen);
-	struct pstore_stats ps;
+	struct ckpt_store_info si;
 
 	if (seq == seen ||
 	    !atomic_compare_exchange_strong(&s->warn_seen, &seen, seq))
 		return;
-	pstore_stats(s->store, &ps);
+	ckpt_store_info(s, &si);
 	events_emit(s->ev, "store-warn", "\"name\":\"%s\",\"used_bytes\":%lu,"
-		    "\"max_bytes\":%lu", c->name,
-		    (unsigned long)(ps.mem_bytes + ps.disk_bytes),
-		    (unsigned long)s->store_bytes);
+		    "\"max_bytes\":%lu", c->name, (unsigned long)si.used_bytes,
+		    (unsigned long)si.max_bytes);
 }
 
 /*
@@ -745,11 +744,17 @@ struct ckpt_prep {
 	const struct txn_wait *w;	/* the caller's, during ckpt_bound */
 };
 
-/* With take_lock held and the gate closed and drained: publish T. */
-static void publish_locked(struct ckpt_set *s, struct ckpt *c)
+/* With take_lock held and the gate closed and drained since t0: publish
+ * T and the pause (readers of the list see both set). */
+static void publish_locked(struct ckpt_set *s, struct ckpt *c,
+			   const struct timespec *t0)
 {
+	struct timespec t1;
+
 	pthread_rwlock_wrlock(&s->lock);
 	clock_gettime(CLOCK_REALTIME, &c->t);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	c->pause_us = elapsed_us(t0, &t1);
 	c->next = s->list;
 	s->list = c;
 	atomic_fetch_add(&s->nactive, 1);
@@ -941,14 +946,11 @@ uint64_t ckpt_commit(struct ckpt_prep *p)
 {
 	struct ckpt_set *s = p->s;
 	struct ckpt *c = p->c;
-	struct timespec t1;
 	uint64_t pause;
 
 	ckpt_hold(c);	/* a release may take it off the list at once */
-	publish_locked(s, c);
+	publish_locked(s, c, &p->t0);
 	gate_open(s->gate);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	c->pause_us = elapsed_us(&p->t0, &t1);
 	if (p->bounded)
 		txn_open(s->txn);
 	set_phase(s, c->name, CKPT_PHASE_NONE);
@@ -1194,8 +1196,10 @@ size_t ckpt_status(struct ckpt_set *s, const char *name,
 	pthread_rwlock_unlock(&s->lock);
 	if (n < max && fill_pending(s, name, &now, &out[n]))
 		n++;
-	for (size_t k = 0; k < n && k < max; k++)
-		ckpt_store_info(s, &out[k].policy);
+	if (n && max)
+		ckpt_store_info(s, &out[0].policy);
+	for (size_t k = 1; k < n && k < max; k++)
+		out[k].policy = out[0].policy;
 	return n;
 }
 

@@ -299,6 +299,8 @@ static int open_live(const struct cobj_ref *ref, int flags)
 	fd = open(path, flags | O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)	/* O_NOATIME needs ownership */
 		fd = open(path, flags | O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && cobj_ref_room(ref, errno))
+		return open_live(ref, flags);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -596,12 +598,11 @@ int cobj_capture_all(struct cobj_table *t, struct cobj *c,
 	rc = capture_xattrs_locked(c, ref);
 	if (rc == 0)
 		rc = capture_link_locked(c, ref);
+	/* Dead objects are no longer watched (an open-unlinked file may
+	 * still be written): the capture also turns every saved block dirty,
+	 * as it can never be served again. */
 	if (rc == 0 && c->nblocks)
 		rc = capture_blocks_locked(t, c, ref, 0, c->nblocks - 1);
-	/* Dead objects are no longer watched (an open-unlinked file may
-	 * still be written): a saved block can never be served again. */
-	if (rc == 0 && c->nblocks)
-		scan_range(c, 0, c->nblocks - 1);
 	if (rc == 0)
 		set_flag(c, COBJ_DEAD);
 	pthread_mutex_unlock(&c->lock);

@@ -41,7 +41,18 @@ struct cobj_ref {
 	dev_t dev;
 	ino_t ino;
 	int fd;		/* O_PATH descriptor of the live object, or -1 */
+	/* An open for a capture met err: when it is EMFILE/ENFILE, close
+	 * some of the caller's cached descriptors; true if it may retry.
+	 * NULL: no room to make. */
+	bool (*room)(void *arg, int err);
+	void *room_arg;
 };
+
+/* Retry an open that failed with err, if r's owner made room. */
+static inline bool cobj_ref_room(const struct cobj_ref *r, int err)
+{
+	return r->room && r->room(r->room_arg, err);
+}
 
 /* Per-block state, one byte each. */
 enum cobj_block {

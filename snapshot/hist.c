@@ -300,13 +300,15 @@ int hist_prune(struct hist *h, int64_t now)
 int hist_append(struct hist *h, const struct hist_rec *r, int64_t now)
 {
 	char line[HIST_LINE];
-	int n = hist_format(r, line, sizeof(line)), fd, rc;
+	int n = hist_format(r, line, sizeof(line)), fd, rc, prune;
 
 	if (n < 0)
 		return n;
 	hist_lock(h);
-	rc = prune_locked(h, now);
-	if (rc == 0 && kept(h, r, now)) {
+	/* a prune that fails leaves old records; the new one still goes in */
+	prune = prune_locked(h, now);
+	rc = 0;
+	if (kept(h, r, now)) {
 		fd = open_file(h, O_WRONLY | O_APPEND | O_CREAT);
 		rc = fd;
 		/* one write of a whole line: readers never see half of it */
@@ -316,7 +318,7 @@ int hist_append(struct hist *h, const struct hist_rec *r, int64_t now)
 		}
 	}
 	hist_unlock(h);
-	return rc;
+	return rc < 0 ? rc : prune;
 }
 
 int hist_read(struct hist *h, int64_t now,

@@ -208,6 +208,8 @@ int nscap_capture(struct cobj *c, const struct cobj_ref *ref)
 	cobj_lock(c);
 	if (!(cobj_flags(c) & COBJ_DIR)) {
 		rc = nsdir_read(ref->fd, true, &d);
+		if (rc < 0 && cobj_ref_room(ref, -rc))
+			rc = nsdir_read(ref->fd, true, &d);
 		if (rc == 0)
 			cobj_set_dir_locked(c, d);
 	}

@@ -349,7 +349,7 @@ static void *slow_write_run(void *p)
 
 Test(ckpt, take_waits_for_call_in_flight, .init = setup, .fini = teardown)
 {
-	struct cobj_ref r;
+	struct cobj_ref r = { 0 };
 	struct slow_write w = { .r = &r };
 	pthread_t th;
 	uint64_t pause;
@@ -445,7 +445,7 @@ Test(ckpt, old_view_detach_spares_new_checkpoint_of_same_name,
 Test(ckpt, hooks_capture_into_every_active_checkpoint, .init = setup,
      .fini = teardown)
 {
-	struct cobj_ref r;
+	struct cobj_ref r = { 0 };
 	int fd = make_file("f", 4, 'a', &r);
 
 	/* with no checkpoint a hook does nothing */
@@ -472,7 +472,7 @@ Test(ckpt, hooks_capture_into_every_active_checkpoint, .init = setup,
 Test(ckpt, hooks_after_release_capture_nothing, .init = setup,
      .fini = teardown)
 {
-	struct cobj_ref r, d;
+	struct cobj_ref r = { 0 }, d = { 0 };
 	struct cobj_stats st;
 	struct ckpt *c;
 	int fd = make_file("f", 4, 'a', &r);
@@ -508,7 +508,7 @@ Test(ckpt, hooks_after_release_capture_nothing, .init = setup,
 
 Test(ckpt, hook_kinds, .init = setup, .fini = teardown)
 {
-	struct cobj_ref r, d, n;
+	struct cobj_ref r = { 0 }, d = { 0 }, n = { 0 };
 	struct ckpt *c;
 	struct cobj *co;
 	struct stat sb;
@@ -668,7 +668,7 @@ Test(ckpt, events_file_gets_json_lines, .init = setup, .fini = teardown)
 
 struct counter {
 	int fd;
-	struct cobj_ref ref;
+	struct cobj_ref ref = { 0 };
 	atomic_bool stop;
 	atomic_ullong started[CW];	/* value whose write began */
 	atomic_ullong published[CW];	/* value whose write returned */
@@ -739,7 +739,7 @@ Test(ckpt_stress, take_while_writing, .init = setup, .fini = teardown,
 	cr_assert_geq(x.fd, 0);
 	cr_assert_eq(pwrite(x.fd, zero, sizeof(zero), 0),
 		     (ssize_t)sizeof(zero));
-	x.ref.fd = open(p, O_PATH | O_CLOEXEC);
+	x.ref = (struct cobj_ref){ .fd = open(p, O_PATH | O_CLOEXEC) };
 	cr_assert_eq(fstat(x.fd, &st), 0);
 	x.ref.dev = st.st_dev;
 	x.ref.ino = st.st_ino;
@@ -848,7 +848,7 @@ Test(ckpt_hist, status_and_history_of_a_save, .init = setup_hist,
      .fini = teardown_hist)
 {
 	struct ckpt_status st[4];
-	struct cobj_ref r;
+	struct cobj_ref r = { 0 };
 	struct recs rs = { .n = 0 };
 	struct ckpt *c;
 	struct cobj *co;

@@ -39,7 +39,7 @@ static bool retain;
 struct obj {
 	char path[128];
 	int rw;
-	struct cobj_ref ref;
+	struct cobj_ref ref = { 0 };
 };
 
 static void setup(void)
@@ -118,6 +118,7 @@ static void ref_of(struct obj *o)
 {
 	struct stat st;
 
+	o->ref = (struct cobj_ref){ .fd = -1 };
 	o->ref.fd = open(o->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	cr_assert_geq(o->ref.fd, 0, "O_PATH open %s", o->path);
 	cr_assert_eq(fstatat(o->ref.fd, "", &st,
@@ -521,7 +522,7 @@ Test(cobj, dead_inode_number_reused, .init = setup, .fini = teardown)
 	uint64_t size = 2 * 4096;
 	struct obj o, n;
 	struct cobj *c;
-	struct cobj_ref r;
+	struct cobj_ref r = { 0 };
 
 	make_table(4096, false);
 	obj_make(&o, "f", size, 1);
@@ -1194,7 +1195,7 @@ static void stress_read_round(struct sthread *st, uint8_t *buf)
 	struct stress *x = st->x;
 	struct ckpt *ck = ckpt_get(x->s, x->name);
 	struct cobj_table *tab;
-	struct cobj_ref ref;
+	struct cobj_ref ref = { 0 };
 	struct cobj *c;
 	struct stat sb;
 	int fd;

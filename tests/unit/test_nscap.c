@@ -337,7 +337,7 @@ Test(nscap, capture_is_not_affected_by_later_changes, .init = setup,
 {
 	struct cobj_table_opts o = { .block_size = 4096 };
 	struct cobj_table *t;
-	struct cobj_ref r;
+	struct cobj_ref r = { 0 };
 	struct nsdir *img, *live;
 	struct cobj *c;
 	struct stat st;
@@ -398,7 +398,7 @@ Test(nscap, new_directory_is_not_captured, .init = setup, .fini = teardown)
 {
 	struct cobj_table_opts o = { .block_size = 4096 };
 	struct cobj_table *t;
-	struct cobj_ref r;
+	struct cobj_ref r = { 0 };
 	struct cobj *c;
 	struct stat st;
 
@@ -443,7 +443,7 @@ Test(nscap, racing_captures_record_one_image, .init = setup,
 	pthread_t th[N];
 	pthread_barrier_t bar;
 	struct cobj_table *t;
-	struct cobj_ref r;
+	struct cobj_ref r = { 0 };
 	struct cobj *c;
 	struct stat st;
 	char name[16];
