@@ -534,8 +534,8 @@ Test(ckpt, hook_kinds, .init = setup, .fini = teardown)
 	nfd = open(p, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
 	cr_assert_geq(nfd, 0);
 	cr_assert_eq(fstat(nfd, &sb), 0);
-	n = (struct cobj_ref){ sb.st_dev, sb.st_ino,
-			       open(p, O_PATH | O_CLOEXEC) };
+	n = (struct cobj_ref){ .dev = sb.st_dev, .ino = sb.st_ino,
+			       .fd = open(p, O_PATH | O_CLOEXEC) };
 	ckpt_after_create(s, &n);
 	ckpt_op_end(s);
 	cr_assert_eq(cobj_get(ckpt_objects(c), &r, &co), 0);
@@ -668,7 +668,7 @@ Test(ckpt, events_file_gets_json_lines, .init = setup, .fini = teardown)
 
 struct counter {
 	int fd;
-	struct cobj_ref ref = { 0 };
+	struct cobj_ref ref;
 	atomic_bool stop;
 	atomic_ullong started[CW];	/* value whose write began */
 	atomic_ullong published[CW];	/* value whose write returned */

@@ -39,7 +39,7 @@ static bool retain;
 struct obj {
 	char path[128];
 	int rw;
-	struct cobj_ref ref = { 0 };
+	struct cobj_ref ref;
 };
 
 static void setup(void)

@@ -458,8 +458,9 @@ Test(nscap, racing_captures_record_one_image, .init = setup,
 	r.dev = st.st_dev;
 	r.ino = st.st_ino;
 	for (int round = 0; round < 20; round++) {
-		cr_assert_eq(cobj_get(t, &(struct cobj_ref){ r.dev,
-			     r.ino + 1000000 + (ino_t)round, r.fd }, &c), 0);
+		cr_assert_eq(cobj_get(t, &(struct cobj_ref){ .dev = r.dev,
+			     .ino = r.ino + 1000000 + (ino_t)round, .fd = r.fd },
+			     &c), 0);
 		pthread_barrier_init(&bar, NULL, N);
 		for (int i = 0; i < N; i++) {
 			k[i] = (struct capper){ .c = c, .r = &r, .bar = &bar };
