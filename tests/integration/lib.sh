@@ -150,9 +150,14 @@ swafs_mount() {
 			fail "'$mnt' not mounted after ${MOUNT_TIMEOUT}s: $(head -c 2000 "$dlog")"
 		sleep 0.05
 	done
+	# the control socket comes up just after the mount: wait for it too
+	wait_until "$MOUNT_TIMEOUT" _ctl_ready "$mnt" ||
+		fail "'$mnt' is mounted but its control socket does not answer"
 	SWAFS_PID=$pid
 	_set_pid_of "$mnt" "$pid"
 }
+
+_ctl_ready() { "$ROOT/bin/swactl" list "$1" >/dev/null 2>&1; }
 
 # pid bookkeeping per mountpoint: a plain list of "pid mnt" lines
 _PIDMAP=$WORK/.pidmap
