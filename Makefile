@@ -116,9 +116,12 @@ bench: deps
 	$(MAKE) all
 	bash scripts/bench.sh
 
+MANS := fs/swafs.1 tools/swactl.1
+
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
 	rm -rf bin build fs/*.o fs/*.d snapshot/*.o snapshot/*.d tools/*.o tools/*.d

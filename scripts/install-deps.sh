@@ -8,7 +8,7 @@ pkgs=(
 	build-essential pkg-config
 	fuse3 libfuse3-dev libxxhash-dev liblz4-dev libcriterion-dev
 	attr acl rsync fio python3 sqlite3 tar coreutils util-linux
-	btrfs-progs
+	btrfs-progs groff-base
 	clang-14 libclang-rt-14-dev
 )
 
