@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 #include "fs/ctx.h"
 #include "fs/live.h"
 #include "fs/locks.h"
+#include "fs/svc.h"
 #include "fs/view.h"
 #include "fs/vnode.h"
 #include "snapshot/events.h"
@@ -133,7 +135,7 @@ static void usage(FILE *f)
 "                         transactions (swactl checkpoint --boundary-wait),\n"
 "                         name the holders this often (default 30)\n"
 "\n"
-"Checkpoints and views are driven with swactl(1): swactl --help.\n"
+"Checkpoints and views are driven with swactl(8): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
 "                         libfuse session tuning\n"
 "\n"
@@ -519,13 +521,23 @@ static int add_implied(struct fuse_args *args, const struct main_opts *o,
 	return rc ? fail("out of memory") : 0;
 }
 
+/*
+ * The exit status of a session loop that returned rc: libfuse's signal
+ * handlers end the loop with the signal's number, and SIGTERM, SIGINT or
+ * SIGHUP is how a service manager or a terminal asks for a clean stop.
+ */
+static int loop_status(int rc)
+{
+	return rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+}
+
 static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
 {
 	struct fuse_loop_config *cfg;
 	int rc;
 
 	if (co->singlethread)
-		return fuse_session_loop(se) ? 1 : 0;
+		return loop_status(fuse_session_loop(se));
 	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		return 1;
@@ -537,7 +549,7 @@ static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
 		fuse_loop_cfg_set_max_threads(cfg, co->max_threads);
 	rc = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
-	return rc ? 1 : 0;
+	return loop_status(rc);
 }
 
 /*
@@ -562,6 +574,8 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	if (fuse_session_mount(se, co->mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(co->foreground);
+	if (!co->foreground && svc_log_to_syslog() < 0)
+		goto out_unmount;
 	if (setup_engine(o, v, backing, ctx) < 0)
 		goto out_unmount;
 	rc = mount_dev(mnt, &dev);
@@ -573,7 +587,9 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		rc = 1;
 		goto out_unmount;
 	}
+	svc_ready();
 	rc = run_loop(se, co);
+	svc_stopping();
 	ctl_stop(ctl);
 out_unmount:
 	/* parked lock requests are answered while the session exists */
