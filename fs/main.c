@@ -112,9 +112,9 @@ static void usage(FILE *f)
 "                         limit; shrinks when open files need room)\n"
 "  -o block_size=SIZE     capture unit of checkpoints, 4K..1M, a power\n"
 "                         of two (default 64K)\n"
-"  -o store=DIR           where pre-images spill to disk (default\n"
-"                         /var/lib/swafs as root, else /tmp); must be\n"
-"                         outside BACKING\n"
+"  -o store=DIR           an existing directory where pre-images spill\n"
+"                         to disk (default /var/lib/swafs as root, made\n"
+"                         if need be, else /tmp); outside BACKING\n"
 "  -o store_mem=SIZE      pre-images kept in memory before spilling\n"
 "                         (default 256M)\n"
 "  -o store_max=SIZE      disk space for spilled pre-images (default 16G)\n"
@@ -349,18 +349,24 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 }
 
 /*
- * The store must exist and lie outside BACKING (G4) and outside the
+ * The store must exist (only the default one is made: a mistyped store=
+ * must not scatter directories) and lie outside BACKING (G4) and outside the
  * mountpoint: the daemon writing it through its own mount would wait on
  * itself.
  */
-static int check_store(const char *store, const char *backing,
+static int check_store(const char *store, bool create, const char *backing,
 		       const char *mnt)
 {
 	char rs[PATH_MAX];
+	struct stat st;
 
-	if (mkdir(store, 0700) < 0 && errno != EEXIST)
+	if (create && mkdir(store, 0700) < 0 && errno != EEXIST)
 		return fail("cannot create store directory '%s': %s", store,
 			    strerror(errno));
+	if (stat(store, &st) < 0)
+		return fail("store directory '%s': %s", store, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail("store directory '%s' is not a directory", store);
 	if (!realpath(store, rs))
 		return fail("cannot resolve store directory '%s': %s", store,
 			    strerror(errno));
@@ -472,6 +478,17 @@ static int mount_dev(const char *mnt, dev_t *dev)
 	}
 	fclose(f);
 	return found;
+}
+
+/* A second daemon on a live tree would hide it: refuse to stack. */
+static int refuse_stacked(const char *mnt)
+{
+	dev_t dev;
+
+	if (mount_dev(mnt, &dev) < 0)
+		return 0;
+	return fail("'%s' is already a swafs live tree (device %u:%u); "
+		    "unmount it first", mnt, major(dev), minor(dev));
 }
 
 /*
@@ -637,7 +654,7 @@ static int setup_live(const struct main_opts *o, const struct main_vals *v,
 	ctx->flush = backing_needs_flush(ino_table_root_fd(ctx->itab));
 	ctx->allow_other = o->allow_other;
 	clock_gettime(CLOCK_REALTIME, &ctx->mounted);
-	if (check_store(v->store, backing, mnt) < 0) {
+	if (check_store(v->store, !o->store, backing, mnt) < 0) {
 		ino_table_free(ctx->itab);
 		return -1;
 	}
@@ -679,7 +696,7 @@ int main(int argc, char *argv[])
 	if (parse_values(&o, &ctx, &vals) < 0 ||
 	    fuse_parse_cmdline(&args, &co) != 0 ||
 	    check_paths(o.backing, co.mountpoint, &root_fd, backing, mnt) < 0 ||
-	    add_implied(&args, &o, backing) < 0)
+	    refuse_stacked(mnt) < 0 || add_implied(&args, &o, backing) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
 	ctx.as_caller = geteuid() == 0;

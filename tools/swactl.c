@@ -169,28 +169,26 @@ static int parse_wait(const char *s, char *out, size_t size)
 	return 0;
 }
 
-/* Run a --pre or --post command; report how it ended.  Returns its status. */
-static int run_hook(const char *what, const char *cmd)
+/*
+ * Run a --pre or --post command.  Returns its exit status (1 when it could
+ * not run or died of a signal); on failure why says how, for the caller's
+ * one line.
+ */
+static int run_hook(const char *cmd, char *why, size_t size)
 {
 	int st;
 
 	fflush(stdout);
 	st = system(cmd);
 	if (st == -1) {
-		fprintf(stderr, "swactl: cannot run %s command: %s\n", what,
-			strerror(errno));
+		snprintf(why, size, "cannot be run: %s", strerror(errno));
 		return 1;
 	}
 	if (WIFSIGNALED(st)) {
-		fprintf(stderr, "swactl: %s command killed by signal %d\n",
-			what, WTERMSIG(st));
+		snprintf(why, size, "killed by signal %d", WTERMSIG(st));
 		return 1;
 	}
-	if (WEXITSTATUS(st))
-		fprintf(stderr, "swactl: %s command exited %d\n", what,
-			WEXITSTATUS(st));
-	else
-		printf("%s command exited 0\n", what);
+	snprintf(why, size, "exited %d", WEXITSTATUS(st));
 	return WEXITSTATUS(st);
 }
 
@@ -217,8 +215,8 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 	r->retain = "saved";
 	r->wait = wait;
 	r->boundary = boundary;
-	opterr = 0;	/* one line per error: ours */
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opterr = 0;	/* one line per error: ours; ':' tells a missing value */
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 'n')
 			r->name = optarg;
 		else if (c == 'r')
@@ -247,7 +245,7 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 			return usage_error("invalid --boundary-wait '%s': want "
 					   "seconds or 'nomax'",
 					   printable(optarg));
-		else if (c == '?' && optopt)
+		else if (c == ':')
 			return usage_error("option '%s' wants a value",
 					   printable(argv[optind - 1]));
 		else if (c == '?')
@@ -256,10 +254,12 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 	}
 	if (optind >= argc)
 		return usage_error("checkpoint wants at least one mount point");
-	if (!r->name || !parse_name_ok(r->name))
+	if (!r->name)
+		return usage_error("checkpoint wants --name NAME");
+	if (!parse_name_ok(r->name))
 		return usage_error("invalid checkpoint name '%s': want "
 				   "[A-Za-z0-9._-]{1,64}",
-				   printable(r->name ? r->name : ""));
+				   printable(r->name));
 	if (strcmp(r->retain, "saved") && strcmp(r->retain, "all"))
 		return usage_error("invalid --retain '%s': want saved or all",
 				   printable(r->retain));
@@ -276,11 +276,30 @@ static int run_pre(void *arg)
 {
 	const struct pre_hook *h = arg;
 
-	if (!h->cmd || !run_hook("--pre", h->cmd))
+	char why[128];
+
+	if (!h->cmd)
 		return 0;
+	if (!run_hook(h->cmd, why, sizeof(why))) {
+		printf("--pre command exited 0\n");
+		return 0;
+	}
 	fprintf(stderr, "swactl: checkpoint %s not taken: the --pre command "
-		"failed\n", h->name);
+		"%s\n", h->name, why);
 	return 1;
+}
+
+/* Run --post; 0, or 1 when it failed (reported). */
+static int run_post(const char *cmd)
+{
+	char why[128];
+
+	if (run_hook(cmd, why, sizeof(why))) {
+		fprintf(stderr, "swactl: the --post command %s\n", why);
+		return 1;
+	}
+	printf("--post command exited 0\n");
+	return 0;
 }
 
 /*
@@ -304,7 +323,7 @@ static int cmd_checkpoint(int argc, char **argv)
 			       run_pre, &hook);
 	else if (!(rc = run_pre(&hook)))
 		rc = take_all(&r, argv + optind, argc - optind, NULL, NULL);
-	if (post && run_hook("--post", post) && rc == 0)
+	if (post && run_post(post) && rc == 0)
 		rc = 1;
 	return rc;
 }
@@ -448,16 +467,18 @@ static int cmd_sync_start(int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 'c' && parse_u64(optarg, 1, SYNC_COUNT_MAX, &count))
 			return usage_error("invalid --count '%s': want 1 to %d",
 					   printable(optarg), SYNC_COUNT_MAX);
 		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
 			return usage_error("invalid --wait '%s': want seconds "
 					   "or 'nomax'", printable(optarg));
+		else if (c == ':')
+			return usage_error("option '%s' wants a value",
+					   printable(argv[optind - 1]));
 		else if (c == '?')
-			return usage_error("unknown or incomplete sync start "
-					   "option '%s'",
+			return usage_error("unknown sync start option '%s'",
 					   printable(argv[optind - 1]));
 	}
 	if (optind != argc - 1 || !parse_name_ok(argv[optind]))
