@@ -122,7 +122,8 @@ static void usage(FILE *f)
 "                         if need be, else /tmp); outside BACKING\n"
 "  -o store_mem=SIZE      pre-images kept in memory before spilling\n"
 "                         (default 256M)\n"
-"  -o store_max=SIZE      disk space for spilled pre-images (default 16G)\n"
+"  -o store_max=SIZE      the most the store holds, memory and disk\n"
+"                         together (default 16G)\n"
 "  -o on_full=POLICY      when the store is full: invalidate (default: the\n"
 "                         checkpoint is invalidated, live writes go on),\n"
 "                         throttle (changes that need a capture wait for\n"
@@ -421,6 +422,18 @@ static void clean_stale(struct main_vals *v)
 			"store in '%s': %s\n", v->store, strerror(-rc));
 }
 
+/*
+ * store_max is the most the store holds, memory and disk together (what an
+ * operator sets); the engine takes a memory part and a disk part.  Memory
+ * comes first, up to store_mem; the disk gets what is left.
+ */
+static uint64_t store_split(const struct main_vals *v, bool disk)
+{
+	uint64_t mem = v->store_mem < v->store_max ? v->store_mem : v->store_max;
+
+	return disk ? v->store_max - mem : mem;
+}
+
 /* The checkpoint engine: events, store, views. */
 static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 			const char *backing, struct fs_ctx *ctx)
@@ -429,8 +442,8 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 				    .on_full = v->on_full,
 				    .root = backing,
 				    .store_dir = v->store,
-				    .store_mem = v->store_mem,
-				    .store_max = v->store_max,
+				    .store_mem = store_split(v, false),
+				    .store_max = store_split(v, true),
 				    .throttle_ns = (int64_t)(v->throttle_max *
 							     1e9) };
 	int rc;
