@@ -57,7 +57,7 @@ static inline bool cobj_ref_room(const struct cobj_ref *r, int err)
 /* Per-block state, one byte each. */
 enum cobj_block {
 	CB_LIVE = 0,	/* unchanged since T: read the live file */
-	CB_DATA,	/* pre-image in the store */
+	CB_DATA,	/* pre-image in the store, and its T holes */
 	CB_HOLE,	/* was a hole at T (reads as zeros, SEEK_HOLE) */
 	CB_SAVED,	/* served and moved past; pre-image dropped */
 	CB_DIRTY,	/* saved, then changed: cannot be served again */
@@ -148,7 +148,11 @@ ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
 
 /*
  * SEEK_DATA (want_data) or SEEK_HOLE from off in c's T image, as lseek(2)
- * answers it: the offset, or -ENXIO.  live_fd as for cobj_read().
+ * answers it: the offset, or -ENXIO; -EIO where a read would fail (T's
+ * layout is no longer known).  Holes inside captured blocks are T's, at
+ * the granularity the backing file reported them.  Costs one live lseek
+ * per extent plus one step per captured block met, whatever the size.
+ * live_fd as for cobj_read().
  */
 off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 		uint64_t off, bool want_data);
