@@ -916,6 +916,8 @@ off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 {
 	uint64_t size = (uint64_t)c->st.st_size, pos = off;
 
+	if (!S_ISREG(c->st.st_mode))
+		return -EINVAL;
 	if (off >= size)
 		return -ENXIO;
 	while (pos < size) {

@@ -22,6 +22,12 @@
  *   5. A block the view has served and moved past is "saved": its
  *      pre-image is dropped and later writes to it cost nothing but mark it
  *      dirty; a view that reads a dirty saved block gets -EIO (G3).
+ *   6. Layout goes with the bytes: a capture records the block's T holes
+ *      (CB_HOLE, or CB_DATA with the extents the backing file reported)
+ *      and, like a block turned dirty, adds it to the entry's set of
+ *      blocks whose layout the live file no longer tells, before the
+ *      change.  A seek asks the live file only across blocks outside that
+ *      set, then validates (rule 3); a dirty block fails it with -EIO.
  */
 #ifndef SWAFS_COBJ_H
 #define SWAFS_COBJ_H
