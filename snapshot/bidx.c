@@ -91,7 +91,7 @@ uint64_t bidx_next(const struct bidx *x, uint64_t b)
 	/* down: the first bit of each word below (invariant 2) */
 	while (l-- > 0) {
 		m = word(x, l, pos);
-		if (!m)
+		if (!m)		/* not by invariant 2; never ctz(0) */
 			return x->n;
 		pos = pos * 64 + (uint64_t)__builtin_ctzll(m);
 	}
