@@ -623,6 +623,11 @@ static void view_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (!ckpt_usable(v->ck))
 		return reply_rc(req, view_gone(v, view_ino(v, ino)));
 	r = cobj_seek(v->objs, f->c, f->fd, (uint64_t)off, whence == SEEK_DATA);
+	/* T's layout is gone where T's bytes are: fail as a read would */
+	if (r == -EIO && ckpt_usable(v->ck))
+		view_integrity(v, view_ino(v, ino), "T layout cannot be served");
+	else if (r == -EIO)
+		r = view_gone(v, view_ino(v, ino));
 	if (r < 0)
 		return reply_rc(req, (int)r);
 	fuse_reply_lseek(req, r);

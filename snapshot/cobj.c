@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <search.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snapshot/bidx.h"
 #include "snapshot/cobj.h"
 #include "snapshot/nscap.h"
 #include "snapshot/pstore.h"
@@ -42,13 +44,31 @@ struct cobj {
 	atomic_uint view_opens;
 	atomic_uchar *bstate;		/* nblocks entries; never freed early */
 	atomic_uchar *served;		/* bit per block: handed to a view */
+	/* blocks whose T layout the live file no longer tells: CB_DATA,
+	 * CB_HOLE, CB_DIRTY; added after the state is stored, before the
+	 * change (rule 1), never removed */
+	struct bidx *unlive;
 	pthread_mutex_t lock;
 	uint64_t *bref;			/* lock: store refs of CB_DATA blocks */
+	void *hmaps;			/* lock: tsearch tree of struct hmap */
 	uint64_t unsaved;		/* lock: blocks not yet saved */
 	char *xattr;			/* lock: set once with COBJ_XATTR */
 	size_t xattr_len;
 	char *link;			/* lock: T target of a dead symlink */
 	struct nsdir *dir;		/* lock: set once with COBJ_DIR */
+};
+
+/*
+ * The T layout of a CB_DATA block that was partly a hole at T, as the
+ * backing file reported it (SEEK_DATA/SEEK_HOLE) when the block was
+ * captured: its data extents [from, to), in bytes from the block's start,
+ * in order.  A CB_DATA block without one was all data.  Dropped with the
+ * pre-image (the block is then CB_DIRTY and its layout is not served).
+ */
+struct hmap {
+	uint64_t b;
+	unsigned n;
+	uint32_t ext[][2];
 };
 
 struct cobj_shard {
@@ -152,7 +172,8 @@ static int cobj_new(struct cobj_table *t, const struct cobj_ref *ref,
 		c->bstate = calloc(c->nblocks, 1);
 		c->served = calloc((c->nblocks + 7) / 8, 1);
 		c->bref = calloc(c->nblocks, sizeof(*c->bref));
-		if (!c->bstate || !c->served || !c->bref) {
+		if (!c->bstate || !c->served || !c->bref ||
+		    bidx_create(c->nblocks, &c->unlive) < 0) {
 			free(c->bstate);
 			free(c->served);
 			free(c->bref);
@@ -173,6 +194,8 @@ static void cobj_free(struct cobj_table *t, struct cobj *c)
 			pstore_drop(t->store, c->bref[b]);
 	free(c->bstate);
 	free(c->served);
+	bidx_free(c->unlive);
+	tdestroy(c->hmaps, free);
 	free(c->bref);
 	free(c->xattr);
 	free(c->link);
@@ -304,12 +327,99 @@ static int open_live(const struct cobj_ref *ref, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-/* True when [off, off+len) holds no data in fd (a hole). */
-static bool is_hole(int fd, uint64_t off, uint64_t len)
+static int hmap_cmp(const void *a, const void *b)
 {
-	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+	uint64_t x = ((const struct hmap *)a)->b;
+	uint64_t y = ((const struct hmap *)b)->b;
 
-	return (d < 0 && errno == ENXIO) || (d >= 0 && (uint64_t)d >= off + len);
+	return x < y ? -1 : x > y;
+}
+
+/* Append data extent [from, to) to *m (grown as needed). */
+static int hmap_append(struct hmap **m, unsigned *cap, uint32_t from,
+		       uint32_t to)
+{
+	struct hmap *n = *m;
+
+	if (!n || n->n == *cap) {
+		*cap = *cap ? *cap * 2 : 4;
+		n = realloc(*m, sizeof(*n) + *cap * sizeof(n->ext[0]));
+		if (!n)
+			return -ENOMEM;
+		if (!*m)
+			n->n = 0;
+		*m = n;
+	}
+	n->ext[n->n][0] = from;
+	n->ext[n->n][1] = to;
+	n->n++;
+	return 0;
+}
+
+/*
+ * The data extents of [start, start+len) in fd as SEEK_DATA/SEEK_HOLE
+ * report them: *m NULL with 0 when all of it is a hole, NULL with 1 when
+ * all of it is data, else the extents.  A backing file that cannot tell
+ * holes counts as data.  Returns the number of extents or -ENOMEM.
+ */
+static int block_layout(int fd, uint64_t start, uint64_t len,
+			struct hmap **m)
+{
+	uint64_t pos = start, end = start + len;
+	unsigned cap = 0;
+	int rc = 0;
+
+	*m = NULL;
+	while (pos < end && rc == 0) {
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA), h;
+
+		if ((d < 0 && errno == ENXIO) || (d >= 0 && (uint64_t)d >= end))
+			break;
+		d = d < 0 ? (off_t)pos : d;
+		h = lseek(fd, d, SEEK_HOLE);
+		h = h < 0 || (uint64_t)h > end ? (off_t)end : h;
+		rc = hmap_append(m, &cap, (uint32_t)((uint64_t)d - start),
+				 (uint32_t)((uint64_t)h - start));
+		pos = (uint64_t)h;
+	}
+	if (rc < 0) {
+		free(*m);
+		*m = NULL;
+		return rc;
+	}
+	rc = *m ? (int)(*m)->n : 0;
+	if (rc == 1 && (*m)->ext[0][0] == 0 && (*m)->ext[0][1] == len) {
+		free(*m);
+		*m = NULL;
+	}
+	return rc;
+}
+
+/* Publish state s (CB_DATA, CB_HOLE or CB_DIRTY) of block b. */
+static void set_unlive(struct cobj *c, uint64_t b, unsigned char s)
+{
+	atomic_store_explicit(&c->bstate[b], s, memory_order_release);
+	bidx_add(c->unlive, b);
+}
+
+/* CB_SAVED block b is about to change: it can never be served again. */
+static void saved_to_dirty(struct cobj *c, uint64_t b, unsigned char s)
+{
+	if (atomic_compare_exchange_strong(&c->bstate[b], &s, CB_DIRTY))
+		bidx_add(c->unlive, b);
+}
+
+/* Block b has no pre-image any more: its hole map goes with it. */
+static void hmap_drop_locked(struct cobj *c, uint64_t b)
+{
+	struct hmap key = { .b = b }, **m = tfind(&key, &c->hmaps, hmap_cmp);
+	struct hmap *found;
+
+	if (!m)
+		return;
+	found = *m;
+	tdelete(&key, &c->hmaps, hmap_cmp);
+	free(found);
 }
 
 static uint64_t block_len(const struct cobj_table *t, const struct cobj *c,
@@ -331,32 +441,40 @@ static void held_add(struct cobj_table *t, uint64_t len)
 		;
 }
 
-/* Capture block b (entry locked, block CB_LIVE). */
+/* Capture block b (entry locked, block CB_LIVE), with its T layout. */
 static int capture_block_locked(struct cobj_table *t, struct cobj *c,
 				int fd, uint64_t b, void *buf)
 {
 	uint64_t len = block_len(t, c, b), ref = 0;
+	struct hmap *m;
 	ssize_t n;
-	int rc;
+	int rc = block_layout(fd, b * t->bs, len, &m);
 
-	if (is_hole(fd, b * t->bs, len)) {
-		atomic_store_explicit(&c->bstate[b], CB_HOLE,
-				      memory_order_release);
-		return 0;
+	if (rc <= 0) {
+		if (rc == 0)
+			set_unlive(c, b, CB_HOLE);
+		return rc;
 	}
 	n = pread(fd, buf, len, (off_t)(b * t->bs));
-	if (n < 0)
-		return -errno;
-	if ((uint64_t)n < len)	/* changed behind the mount's back */
-		return -EIO;
-	rc = pstore_put(t->store, buf, len, &ref);
-	if (rc < 0)
+	rc = n < 0 ? -errno : (uint64_t)n < len ? -EIO /* changed behind
+							 * the mount's back */
+		: pstore_put(t->store, buf, len, &ref);
+	if (rc == 0 && m) {
+		m->b = b;
+		if (!tsearch(m, &c->hmaps, hmap_cmp)) {
+			pstore_drop(t->store, ref);
+			rc = -ENOMEM;
+		}
+	}
+	if (rc < 0) {
+		free(m);
 		return rc;
+	}
 	c->bref[b] = ref;
 	atomic_fetch_add(&t->captured, 1);
 	atomic_fetch_add(&t->captured_bytes, len);
 	held_add(t, len);
-	atomic_store_explicit(&c->bstate[b], CB_DATA, memory_order_release);
+	set_unlive(c, b, CB_DATA);
 	return 0;
 }
 
@@ -372,8 +490,7 @@ static bool scan_range(struct cobj *c, uint64_t b0, uint64_t b1)
 		if (s == CB_LIVE)
 			need = true;
 		else if (s == CB_SAVED)
-			atomic_compare_exchange_strong(&c->bstate[b], &s,
-						       CB_DIRTY);
+			saved_to_dirty(c, b, s);
 	}
 	return need;
 }
@@ -397,8 +514,7 @@ static int capture_blocks_locked(struct cobj_table *t, struct cobj *c,
 		/* saved while we waited for the lock: the change we are
 		 * about to make means it can never be served again */
 		if (s == CB_SAVED)
-			atomic_compare_exchange_strong(&c->bstate[b], &s,
-						       CB_DIRTY);
+			saved_to_dirty(c, b, s);
 		if (s != CB_LIVE)
 			continue;
 		if (fd < 0 && (fd = open_live(ref, 0)) < 0)
@@ -723,40 +839,105 @@ ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
 	return (ssize_t)done;
 }
 
-/* Next data (want_data) or hole at or after pos inside one block ending
- * at end; end if there is none in this block. */
-static uint64_t seek_in_block(struct cobj_table *t, struct cobj *c, int fd,
-			      uint64_t pos, uint64_t end, bool want_data)
+/* Data (want_data) or hole at or after pos in block [start, end) with
+ * hole map m; end if there is none in the block. */
+static uint64_t hmap_seek(const struct hmap *m, uint64_t start, uint64_t pos,
+			  uint64_t end, bool want_data)
 {
-	unsigned char s = atomic_load_explicit(&c->bstate[pos / t->bs],
-					       memory_order_acquire);
-	off_t r;
+	uint64_t rel = pos - start;
 
-	if (s == CB_HOLE)
-		return want_data ? end : pos;
-	/* changed since T without a hole record: it held data */
-	if (s == CB_DATA || s == CB_DIRTY || fd < 0)
-		return want_data ? pos : end;
-	r = lseek(fd, (off_t)pos, want_data ? SEEK_DATA : SEEK_HOLE);
-	if (r < 0)
-		return want_data ? end : pos;
-	return (uint64_t)r < end ? (uint64_t)r : end;
+	for (unsigned k = 0; k < m->n; k++) {
+		uint64_t from = m->ext[k][0], to = m->ext[k][1];
+
+		if (to <= rel)
+			continue;
+		if (want_data)
+			return start + (from > rel ? from : rel);
+		return from > rel ? pos : start + to;
+	}
+	return want_data ? end : pos;
 }
 
+/*
+ * Seek from pos in block b, whose T layout is recorded (b is in
+ * c->unlive): the answer, end (the block's end) if there is none in it,
+ * or -EIO when its layout is gone (saved, then changed: a read fails too).
+ */
+static int64_t seek_recorded(struct cobj_table *t, struct cobj *c,
+			     uint64_t b, uint64_t pos, uint64_t end,
+			     bool want_data)
+{
+	struct hmap key = { .b = b }, **m;
+	unsigned char s;
+	int64_t r;
+
+	pthread_mutex_lock(&c->lock);	/* against cobj_mark_saved() */
+	s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
+	m = s == CB_DATA ? tfind(&key, &c->hmaps, hmap_cmp) : NULL;
+	if (s == CB_HOLE)
+		r = (int64_t)(want_data ? end : pos);
+	else if (s != CB_DATA)
+		r = -EIO;
+	else if (m)
+		r = (int64_t)hmap_seek(*m, b * t->bs, pos, end, want_data);
+	else
+		r = (int64_t)(want_data ? pos : end);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/*
+ * Seek from pos in the live file, whose layout is T's up to lim: the
+ * answer, lim if there is none before it, or -errno.  A live end before
+ * lim with nothing captured there was truncated behind the mount's back.
+ */
+static int64_t seek_live(int fd, uint64_t pos, uint64_t lim, bool want_data)
+{
+	off_t r;
+
+	if (fd < 0)
+		return -EIO;
+	r = lseek(fd, (off_t)pos, want_data ? SEEK_DATA : SEEK_HOLE);
+	if (r < 0 && errno == ENXIO)
+		return want_data ? (int64_t)lim : -EIO;
+	if (r < 0)
+		return -errno;
+	return (uint64_t)r < lim ? r : (int64_t)lim;
+}
+
+/*
+ * Ask the live file across every stretch of blocks that still has T's
+ * layout, and the records for the blocks that do not (c->unlive), so the
+ * cost follows the extents and the captured blocks, not the size.  Live
+ * answers are validated (rule 3): a block captured meanwhile means again.
+ */
 off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 		uint64_t off, bool want_data)
 {
 	uint64_t size = (uint64_t)c->st.st_size, pos = off;
 
+	if (!S_ISREG(c->st.st_mode))
+		return -EINVAL;
 	if (off >= size)
 		return -ENXIO;
 	while (pos < size) {
-		uint64_t end = (pos / t->bs + 1) * t->bs, r;
+		uint64_t b = pos / t->bs, nb, end;
+		int64_t r;
 
-		if (end > size)
-			end = size;
-		r = seek_in_block(t, c, live_fd, pos, end, want_data);
-		if (r < end)
+		if (cobj_flags(c) & (COBJ_BROKEN | COBJ_CHANGED))
+			return -EIO;
+		nb = bidx_next(c->unlive, b);
+		end = nb == b ? b + 1 : nb;
+		end = end > size / t->bs ? size : end * t->bs;
+		if (nb == b) {
+			r = seek_recorded(t, c, b, pos, end, want_data);
+		} else {
+			r = seek_live(live_fd, pos, end, want_data);
+			if (bidx_next(c->unlive, b) != nb ||
+			    (cobj_flags(c) & (COBJ_BROKEN | COBJ_CHANGED)))
+				continue;
+		}
+		if (r < 0 || (uint64_t)r < end)
 			return (off_t)r;
 		pos = end;
 	}
@@ -798,6 +979,7 @@ void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
 			pstore_drop(t->store, c->bref[b]);
 			c->bref[b] = 0;
 			atomic_fetch_sub(&t->held_bytes, block_len(t, c, b));
+			hmap_drop_locked(c, b);
 		}
 		c->unsaved--;
 		atomic_fetch_add(&t->saved, 1);

@@ -22,6 +22,12 @@
  *   5. A block the view has served and moved past is "saved": its
  *      pre-image is dropped and later writes to it cost nothing but mark it
  *      dirty; a view that reads a dirty saved block gets -EIO (G3).
+ *   6. Layout goes with the bytes: a capture records the block's T holes
+ *      (CB_HOLE, or CB_DATA with the extents the backing file reported)
+ *      and, like a block turned dirty, adds it to the entry's set of
+ *      blocks whose layout the live file no longer tells, before the
+ *      change.  A seek asks the live file only across blocks outside that
+ *      set, then validates (rule 3); a dirty block fails it with -EIO.
  */
 #ifndef SWAFS_COBJ_H
 #define SWAFS_COBJ_H
@@ -57,7 +63,7 @@ static inline bool cobj_ref_room(const struct cobj_ref *r, int err)
 /* Per-block state, one byte each. */
 enum cobj_block {
 	CB_LIVE = 0,	/* unchanged since T: read the live file */
-	CB_DATA,	/* pre-image in the store */
+	CB_DATA,	/* pre-image in the store, and its T holes */
 	CB_HOLE,	/* was a hole at T (reads as zeros, SEEK_HOLE) */
 	CB_SAVED,	/* served and moved past; pre-image dropped */
 	CB_DIRTY,	/* saved, then changed: cannot be served again */
@@ -148,7 +154,11 @@ ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
 
 /*
  * SEEK_DATA (want_data) or SEEK_HOLE from off in c's T image, as lseek(2)
- * answers it: the offset, or -ENXIO.  live_fd as for cobj_read().
+ * answers it: the offset, or -ENXIO; -EIO where a read would fail (T's
+ * layout is no longer known).  Holes inside captured blocks are T's, at
+ * the granularity the backing file reported them.  Costs one live lseek
+ * per extent plus one step per captured block met, whatever the size.
+ * live_fd as for cobj_read().
  */
 off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 		uint64_t off, bool want_data);

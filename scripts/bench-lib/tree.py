@@ -4,10 +4,15 @@
   tree.py create DIR NDIRS NFILES FILESIZE   make DIR/dNNN/fNNNNNN files
   tree.py stat DIR                           lstat every entry under DIR
   tree.py fio FILE.json read|write bw|iops   print one number from fio's JSON
+  tree.py sparse FILE SIZE NEXT               a SIZE-byte file with NEXT data
+                                             extents of 64 KiB spread over it
+  tree.py seek FILE WALKS                     walk FILE's extents with
+                                             SEEK_DATA/SEEK_HOLE WALKS times
 
 create and stat print the wall time of the loop in seconds (no fsync: the
 caller syncs outside the timed region); stat also checks the entry count on
-stderr so a silently empty tree cannot pass as fast.
+stderr so a silently empty tree cannot pass as fast; seek prints the wall
+time of the walks and the extent count on stderr.
 """
 import json
 import os
@@ -50,6 +55,34 @@ def stat_all(top):
     return dt
 
 
+def sparse(path, size, next_):
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for k in range(next_):
+            f.seek(size // next_ * k + 8192)
+            f.write(os.urandom(65536))
+        os.fsync(f.fileno())
+
+
+def seek_walks(path, walks):
+    fd = os.open(path, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    t0 = time.perf_counter()
+    for _ in range(walks):
+        pos, n = 0, 0
+        while pos < size:
+            try:
+                d = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            pos = os.lseek(fd, d, os.SEEK_HOLE)
+            n += 1
+    dt = time.perf_counter() - t0
+    os.close(fd)
+    print("bench:   seek: %d extents in '%s'" % (n, path), file=sys.stderr)
+    return dt
+
+
 def fio_metric(path, ddir, what):
     job = json.load(open(path))["jobs"][0][ddir]
     if what == "bw":
@@ -65,6 +98,10 @@ def main(argv):
         print("%.3f" % stat_all(argv[2]))
     elif len(argv) == 5 and argv[1] == "fio":
         print(fio_metric(argv[2], argv[3], argv[4]))
+    elif len(argv) == 5 and argv[1] == "sparse":
+        sparse(argv[2], int(argv[3]), int(argv[4]))
+    elif len(argv) == 4 and argv[1] == "seek":
+        print("%.3f" % seek_walks(argv[2], int(argv[3])))
     else:
         sys.exit(__doc__)
 

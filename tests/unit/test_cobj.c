@@ -1677,3 +1677,291 @@ Test(cobj_progress, held_and_peak_follow_captures_and_saves, .init = setup,
 	check_sane(1, 3);
 	obj_close(&o);
 }
+
+/* ---- T layout: SEEK_DATA/SEEK_HOLE and the hole maps of captured blocks */
+
+#define MAXEXT 4096
+
+/* The data extents of fd up to size as the file reports them now. */
+static size_t live_extents(int fd, uint64_t size, uint64_t (*ext)[2])
+{
+	size_t n = 0;
+	off_t d, h = 0;
+
+	while ((uint64_t)h < size &&
+	       (d = lseek(fd, h, SEEK_DATA)) >= 0 && (uint64_t)d < size) {
+		h = lseek(fd, d, SEEK_HOLE);
+		cr_assert_geq(h, d);
+		cr_assert_lt(n, MAXEXT);
+		ext[n][0] = (uint64_t)d;
+		ext[n++][1] = (uint64_t)h < size ? (uint64_t)h : size;
+	}
+	return n;
+}
+
+/* lseek(2) over extents ext (the T layout) of a file of size bytes. */
+static off_t ref_seek(uint64_t (*ext)[2], size_t n, uint64_t size,
+		      uint64_t off, bool want_data)
+{
+	if (off >= size)
+		return -ENXIO;
+	for (size_t k = 0; k < n; k++) {
+		if (ext[k][1] <= off)
+			continue;
+		if (want_data)
+			return (off_t)(ext[k][0] > off ? ext[k][0] : off);
+		return (off_t)(ext[k][0] > off ? off : ext[k][1]);
+	}
+	return want_data ? -ENXIO : (off_t)off;
+}
+
+/* The extents of c's T image as cobj_seek() walks them. */
+static size_t view_extents(struct cobj *c, int fd, uint64_t size,
+			   uint64_t (*ext)[2])
+{
+	size_t n = 0;
+	off_t d, h = 0;
+
+	while ((uint64_t)h < size && (d = cobj_seek(t, c, fd, (uint64_t)h,
+						    true)) >= 0) {
+		h = cobj_seek(t, c, fd, (uint64_t)d, false);
+		cr_assert_gt(h, d, "SEEK_HOLE from data at %ld: %ld", (long)d,
+			     (long)h);
+		cr_assert_lt(n, MAXEXT);
+		ext[n][0] = (uint64_t)d;
+		ext[n++][1] = (uint64_t)h;
+	}
+	cr_assert(d == -ENXIO || (uint64_t)h >= size, "seek failed: %ld",
+		  (long)d);
+	return n;
+}
+
+/* c's T layout is tx[0..tn), through every offset class */
+static void expect_layout(struct cobj *c, int fd, uint64_t size,
+			  uint64_t (*tx)[2], size_t tn, uint64_t *rs)
+{
+	static uint64_t vx[MAXEXT][2];
+	size_t n = view_extents(c, fd, size, vx);
+
+	cr_assert_eq(n, tn, "%zu extents through the view, %zu at T (bs %u)",
+		     n, tn, bs);
+	for (size_t k = 0; k < n; k++)
+		cr_assert(vx[k][0] == tx[k][0] && vx[k][1] == tx[k][1],
+			  "extent %zu: [%lu, %lu), at T [%lu, %lu) (bs %u)", k,
+			  (unsigned long)vx[k][0], (unsigned long)vx[k][1],
+			  (unsigned long)tx[k][0], (unsigned long)tx[k][1], bs);
+	for (int q = 0; q < 200; q++) {
+		uint64_t off = *rs % (size + 100);
+		bool data = (*rs >> 40) & 1;
+
+		*rs = *rs * 6364136223846793005ull + 1442695040888963407ull;
+		off_t got = cobj_seek(t, c, fd, off, data);
+		off_t want = ref_seek(tx, tn, size, off, data);
+
+		cr_assert_eq(got, want, "SEEK_%s from %lu: %ld, at T %ld "
+			     "(bs %u, size %lu)", data ? "DATA" : "HOLE",
+			     (unsigned long)off, (long)got, (long)want, bs,
+			     (unsigned long)size);
+	}
+}
+
+/* A sparse file of size bytes: n random runs of data, 4 KiB aligned. */
+static void obj_sparse(struct obj *o, uint64_t size, unsigned n,
+		       uint64_t *rs)
+{
+	uint8_t *buf = malloc(96 << 10);
+
+	snprintf(o->path, sizeof(o->path), "%s/sparse", dir);
+	o->rw = open(o->path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
+	cr_assert_geq(o->rw, 0);
+	cr_assert_eq(ftruncate(o->rw, (off_t)size), 0);
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t len = 4096 * (1 + *rs % 24);
+		uint64_t off = (*rs >> 8) % (size / 4096) * 4096;
+
+		*rs = *rs * 6364136223846793005ull + 1442695040888963407ull;
+		if (off + len > size)
+			len = size - off;
+		fill(buf, off, len, 1);
+		cr_assert_eq(pwrite(o->rw, buf, len, (off_t)off), (ssize_t)len);
+	}
+	free(buf);
+	ref_of(o);
+}
+
+/*
+ * The model: random sparse files, random writes (into holes, across
+ * extents, past the end) and a truncation after T; after each, every
+ * SEEK_DATA/SEEK_HOLE of the view equals the T layout read from the file
+ * before the changes, at the backing file's granularity: a captured block
+ * that was partly a hole keeps its holes.
+ */
+Test(cobj, seeks_answer_t_layout_under_random_writes,
+     .init = setup, .fini = teardown)
+{
+	static const unsigned sizes[] = { 4096, 65536, 1 << 20 };
+	static uint64_t tx[MAXEXT][2];
+	uint64_t rs = 0x5eed;
+
+	for (unsigned k = 0; k < 3; k++) {
+		for (int round = 0; round < 4; round++) {
+			uint64_t size = (8ull << 20) + rs % 70000;
+			struct obj o;
+			struct cobj *c;
+			size_t tn;
+			int fd;
+
+			make_table(sizes[k], false);
+			obj_sparse(&o, size, 20, &rs);
+			fd = live_fd(&o);
+			tn = live_extents(fd, size, tx);
+			c = get(&o);
+			expect_layout(c, fd, size, tx, tn, &rs);
+			for (int w = 0; w < 25; w++) {
+				uint64_t off = rs % (size + 8192);
+
+				rs = rs * 6364136223846793005ull + 1;
+				write_through(&o, off, 1 + (rs >> 20) % 100000,
+					      2);
+				expect_layout(c, fd, size, tx, tn, &rs);
+			}
+			truncate_through(&o, size / 3);
+			expect_layout(c, fd, size, tx, tn, &rs);
+			close(fd);
+			obj_close(&o);
+			drop_table();
+		}
+	}
+}
+
+/* A partly-hole block, written after T, keeps its holes: the exact case. */
+Test(cobj, captured_block_keeps_its_holes, .init = setup,
+     .fini = teardown)
+{
+	uint64_t size = 4 * 65536;
+	uint8_t buf[4096];
+	struct obj o;
+	struct cobj *c;
+	int fd;
+
+	make_table(65536, false);
+	snprintf(o.path, sizeof(o.path), "%s/f", dir);
+	o.rw = open(o.path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+	cr_assert_eq(ftruncate(o.rw, (off_t)size), 0);
+	fill(buf, 0, sizeof(buf), 1);
+	cr_assert_eq(pwrite(o.rw, buf, 4096, 65536 + 8192), 4096);
+	ref_of(&o);
+	c = get(&o);
+	fd = live_fd(&o);
+	write_through(&o, 65536 + 32768, 100, 2);
+	write_through(&o, 3 * 65536, 10, 2);
+	check_sane(1, 1);
+	cr_assert_eq(cobj_seek(t, c, fd, 0, true), 65536 + 8192);
+	cr_assert_eq(cobj_seek(t, c, fd, 65536 + 8192, false), 65536 + 12288);
+	cr_assert_eq(cobj_seek(t, c, fd, 65536 + 12288, true), -ENXIO,
+		     "the write into the hole is post-T");
+	cr_assert_eq(cobj_seek(t, c, fd, 65536, false), 65536);
+	close(fd);
+	obj_close(&o);
+}
+
+/*
+ * Where T's layout is gone, a seek fails as a read does: a file released
+ * and then written (into a hole), a captured block whose pre-image was
+ * dropped, a saved block written since.  Before that, the released file's
+ * layout is still T's.
+ */
+Test(cobj, lost_layout_fails_like_a_read, .init = setup,
+     .fini = teardown)
+{
+	uint64_t size = 8 * 4096, rs = 7;
+	static uint64_t tx[MAXEXT][2];
+	uint8_t buf[16];
+	struct obj o, p;
+	struct cobj *c;
+	size_t tn;
+	int fd;
+
+	make_table(4096, false);
+	obj_sparse(&o, size, 2, &rs);
+	fd = live_fd(&o);
+	tn = live_extents(fd, size, tx);
+	cr_assert_lt(tn, 3);
+	c = get(&o);
+	cobj_view_open(c);
+	save_all(c, fd, size);
+	cr_assert(cobj_view_close(t, c));
+	expect_layout(c, fd, size, tx, tn, &rs);
+	/* into a hole of T: 4096 * 7 is one unless both runs cover it */
+	write_through(&o, tx[tn - 1][1] < size ? size - 1 : 0, 1, 2);
+	cr_assert_eq(cobj_seek(t, c, fd, 0, true), -EIO);
+	cr_assert_eq(cobj_seek(t, c, fd, 0, false), -EIO);
+	cr_assert_eq(read_at(c, fd, 0, sizeof(buf), buf), -EIO);
+	close(fd);
+
+	/* per block: captured then saved, saved then changed */
+	obj_make(&p, "p", size, 3);
+	c = get(&p);
+	fd = live_fd(&p);
+	write_through(&p, 2 * 4096, 1, 4);
+	cobj_mark_saved(t, c, 2, 2);
+	cobj_mark_saved(t, c, 5, 5);
+	write_through(&p, 5 * 4096, 1, 4);
+	cr_assert_eq(cobj_seek(t, c, fd, 0, true), 0);
+	cr_assert_eq(cobj_seek(t, c, fd, 0, false), -EIO);
+	cr_assert_eq(cobj_seek(t, c, fd, 2 * 4096 + 5, true), -EIO);
+	cr_assert_eq(cobj_seek(t, c, fd, 3 * 4096, true), 3 * 4096);
+	cr_assert_eq(cobj_seek(t, c, fd, 3 * 4096, false), -EIO);
+	cr_assert_eq(read_at(c, fd, 5 * 4096, sizeof(buf), buf), -EIO);
+	cr_assert_eq(cobj_seek(t, c, fd, 6 * 4096, false), (off_t)size);
+	close(fd);
+	obj_close(&o);
+	obj_close(&p);
+}
+
+/*
+ * A 1 TiB sparse file (16 Mi blocks of 64 KiB), a few extents, some
+ * captured: every seek costs a few live lseeks and block records, not a
+ * walk over the blocks (which takes seconds per call).
+ */
+Test(cobj, huge_sparse_file_seeks_by_extents, .init = setup,
+     .fini = teardown)
+{
+	uint64_t size = 1ull << 40, at[] = { 5ull << 30, 300ull << 30,
+					     (1ull << 40) - 65536 };
+	static uint64_t tx[MAXEXT][2];
+	uint8_t buf[8192];
+	struct timespec t0, t1;
+	struct obj o;
+	struct cobj *c;
+	uint64_t rs = 11;
+	size_t tn;
+	int fd;
+
+	make_table(65536, false);
+	snprintf(o.path, sizeof(o.path), "%s/huge", dir);
+	o.rw = open(o.path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+	cr_assert_eq(ftruncate(o.rw, (off_t)size), 0);
+	fill(buf, 0, sizeof(buf), 1);
+	for (unsigned k = 0; k < 3; k++)
+		cr_assert_eq(pwrite(o.rw, buf, 4096, (off_t)at[k] + 4096),
+			     4096);
+	ref_of(&o);
+	fd = live_fd(&o);
+	tn = live_extents(fd, size, tx);
+	cr_assert_eq(tn, 3);
+	c = get(&o);
+	/* into holes at T: a block of its own, and next to T data */
+	write_through(&o, 100ull << 30, 1, 2);
+	write_through(&o, at[1] + 50000, 1, 2);
+	write_through(&o, at[2], 8192, 2);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 10; i++)
+		expect_layout(c, fd, size, tx, tn, &rs);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_lt((t1.tv_sec - t0.tv_sec) * 1000000000 +
+		     (t1.tv_nsec - t0.tv_nsec), 1000000000,
+		     "10 walks of 3 extents took over 1 s");
+	close(fd);
+	obj_close(&o);
+}
