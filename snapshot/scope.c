@@ -20,10 +20,12 @@
 #include "snapshot/nscap.h"
 #include "snapshot/scope.h"
 
-/* One step on the way to a root: ancestor directory anc, name leading on. */
+/* One step on the way to a root: ancestor directory anc, name leading on
+ * (the root itself when last). */
 struct lead {
 	char *anc;
 	char *name;
+	bool last;
 };
 
 struct leads {
@@ -68,6 +70,7 @@ static int leads_add(struct leads *l, const char *p, size_t alen,
 	}
 	l->v[l->n].anc = strndup(p, alen);
 	l->v[l->n].name = strndup(name, nlen);
+	l->v[l->n].last = name[nlen] == '\0';
 	l->n++;
 	return l->v[l->n - 1].anc && l->v[l->n - 1].name ? 0 : -ENOMEM;
 }
@@ -142,6 +145,18 @@ static int entry_of(struct cobj_table *t, int root_fd, const char *rel,
 	return cobj_get(t, &r, out);
 }
 
+/* A name leads on if it is the root or a directory: a path through
+ * anything else ends there, and so does the view. */
+static bool leads_on(int fd, const struct lead *l)
+{
+	struct stat st;
+
+	if (l->last)
+		return true;
+	return fstatat(fd, l->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
 /* Ancestor v[0].anc, whose leading names are v[0..n). */
 static int capture_ancestor(struct cobj_table *t, int root_fd,
 			    const struct lead *v, size_t n)
@@ -149,15 +164,17 @@ static int capture_ancestor(struct cobj_table *t, int root_fd,
 	const char **names = calloc(n, sizeof(*names));
 	struct nsdir *d = NULL;
 	struct cobj *c;
+	size_t m = 0;
 	int fd, rc;
 
 	if (!names)
 		return -ENOMEM;
-	for (size_t k = 0; k < n; k++)
-		names[k] = v[k].name;
 	rc = entry_of(t, root_fd, v[0].anc, O_DIRECTORY, &c, &fd);
+	for (size_t k = 0; rc == 0 && fd >= 0 && k < n; k++)
+		if (leads_on(fd, &v[k]))
+			names[m++] = v[k].name;
 	if (rc == 0 && fd >= 0)
-		rc = nsdir_pick(fd, names, n, &d);
+		rc = nsdir_pick(fd, names, m, &d);
 	if (rc == 0 && fd >= 0)
 		cobj_set_ancestor(c, d);
 	if (fd >= 0)
