@@ -286,8 +286,7 @@ static bool in_scope(const struct ckpt *c, const struct cobj_ref *r)
 		return true;
 	if (rl == 1)
 		rl = 0;		/* BACKING is "/" */
-	if (path[rl] == '\0')
-		return false;	/* the root itself is an ancestor */
+	/* BACKING itself has an entry from T (scope.h rule 1) */
 	if (path[rl] != '/')
 		return true;
 	return scope_covers((const char *const *)c->scope, c->nscope,
