@@ -114,7 +114,9 @@ int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
  * to BACKING, normalised: no ".", "..", empty or trailing components).
  * Objects outside them are never captured and views do not show them.
  * The subtrees and the directories leading to them are identified at T
- * (scope.h): later renames and deletes of them change no view.
+ * (scope.h): later renames and deletes of them change no view.  Also
+ * fails with the -errno of a path that could not be resolved at T (out
+ * of descriptors, say); nothing changed then.
  */
 int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
 		     int64_t wait_ns, const char *const *paths, size_t n,
