@@ -46,20 +46,8 @@ struct view {
 	struct fuse_session *se;
 	pthread_t thread;
 	char dir[PATH_MAX];		/* immutable: where it is mounted */
-	pthread_mutex_t anc_lock;
-	struct vanc *anc;		/* anc_lock: see view_scope() */
 	atomic_llong gone_said;		/* view_gone() last spoke, s */
 };
-
-/* A directory leading to a --path subtree, with its path from the root. */
-struct vanc {
-	struct vanc *next;
-	dev_t dev;
-	ino_t ino;
-	char path[];
-};
-
-enum vscope { VS_ALL, VS_ANCESTOR, VS_HIDDEN };
 
 struct views {
 	pthread_mutex_t lock;
@@ -267,6 +255,12 @@ static bool dir_captured(struct cobj *c)
 	return c && (cobj_flags(c) & COBJ_DIR);
 }
 
+/*
+ * name in directory p as at T.  A --path checkpoint needs nothing more:
+ * the directories leading to its subtrees were captured at T holding
+ * only the names that lead on (snapshot/scope.h), so they resolve and
+ * list as they were, and nothing outside the subtrees shows.
+ */
 static int view_resolve(struct view *v, struct ino *p, const char *name,
 			struct ino **out)
 {
@@ -295,76 +289,6 @@ static int view_resolve(struct view *v, struct ino *p, const char *name,
 	return resolve_captured(v, cp, dev, name, out);
 }
 
-/*
- * A checkpoint taken with --path shows its subtrees and the directories
- * leading to them, nothing else.  Only those few leading directories are
- * remembered with their path; every other directory a view hands out lies
- * inside a subtree, where everything is shown.
- */
-static enum vscope view_scope(struct view *v, struct ino *p, const char *name,
-			      char *child, size_t size)
-{
-	struct vanc *a;
-	dev_t dev;
-	ino_t ino;
-
-	if (ckpt_unscoped(v->ck))
-		return VS_ALL;
-	ino_ident(p, &dev, &ino);
-	pthread_mutex_lock(&v->anc_lock);
-	for (a = v->anc; a && (a->dev != dev || a->ino != ino); a = a->next)
-		;
-	if (a)
-		snprintf(child, size, "%s%s%s", a->path, a->path[0] ? "/" : "",
-			 name);
-	pthread_mutex_unlock(&v->anc_lock);
-	if (!a || ckpt_scope_covers(v->ck, child))
-		return VS_ALL;
-	return ckpt_scope_leads_to(v->ck, child) ? VS_ANCESTOR : VS_HIDDEN;
-}
-
-static int anc_add(struct view *v, struct ino *i, const char *path)
-{
-	struct vanc *a = malloc(sizeof(*a) + strlen(path) + 1);
-
-	if (!a)
-		return -ENOMEM;
-	struct vanc *old;
-
-	ino_ident(i, &a->dev, &a->ino);
-	strcpy(a->path, path);
-	pthread_mutex_lock(&v->anc_lock);
-	/* every lookup of an ancestor comes here: list each once */
-	for (old = v->anc; old && (old->dev != a->dev || old->ino != a->ino);
-	     old = old->next)
-		;
-	if (!old) {
-		a->next = v->anc;
-		v->anc = a;
-	}
-	pthread_mutex_unlock(&v->anc_lock);
-	if (old)
-		free(a);
-	return 0;
-}
-
-static int view_resolve_scoped(struct view *v, struct ino *p, const char *name,
-			       struct ino **out)
-{
-	char child[PATH_MAX];
-	enum vscope s = view_scope(v, p, name, child, sizeof(child));
-	int rc;
-
-	if (s == VS_HIDDEN)
-		return -ENOENT;
-	rc = view_resolve(v, p, name, out);
-	if (rc == 0 && s == VS_ANCESTOR && anc_add(v, *out, child) < 0) {
-		ino_forget(v->itab, *out, 1);
-		rc = -ENOMEM;
-	}
-	return rc;
-}
-
 static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct view *v = view_of(req);
@@ -376,7 +300,7 @@ static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return reply_rc(req, view_gone(v, view_ino(v, parent)));
 	if (!live_name_ok(name))
 		return reply_rc(req, -EINVAL);
-	rc = view_resolve_scoped(v, view_ino(v, parent), name, &i);
+	rc = view_resolve(v, view_ino(v, parent), name, &i);
 	if (rc == 0)
 		rc = view_entry(v, i, &e);
 	if (rc < 0)
@@ -723,7 +647,7 @@ static size_t vdir_add(fuse_req_t req, struct vdir *vd, struct ino *dir,
 		return fuse_add_direntry(req, buf, rem, name, &e.attr,
 					 (off_t)k + 1);
 	/* an entry that cannot be resolved is listed without attributes */
-	if (k >= 2 && view_resolve_scoped(v, dir, name, &i) == 0 &&
+	if (k >= 2 && view_resolve(v, dir, name, &i) == 0 &&
 	    view_entry(v, i, &e) < 0) {
 		i = NULL;
 		memset(&e, 0, sizeof(e));
@@ -747,18 +671,9 @@ static void vdir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!buf)
 		return reply_rc(req, -ENOMEM);
 	for (size_t k = (size_t)off; k < n; k++) {
-		struct ino *dir = view_ino(v, ino);
-		char child[PATH_MAX];
-		struct nsent e;
-		size_t len;
+		size_t len = vdir_add(req, vd, view_ino(v, ino), k, buf + used,
+				      size - used, plus);
 
-		if (k >= 2) {
-			nsdir_entry(vd->d, k - 2, &e);
-			if (view_scope(v, dir, e.name, child, sizeof(child)) ==
-			    VS_HIDDEN)
-				continue;
-		}
-		len = vdir_add(req, vd, dir, k, buf + used, size - used, plus);
 		if (len > size - used)
 			break;
 		used += len;
@@ -1013,13 +928,6 @@ static void view_unlist(struct view *v)
 
 static void view_free(struct view *v)
 {
-	while (v->anc) {
-		struct vanc *a = v->anc;
-
-		v->anc = a->next;
-		free(a);
-	}
-	pthread_mutex_destroy(&v->anc_lock);
 	if (v->se)
 		fuse_session_destroy(v->se);
 	if (v->itab)
@@ -1104,7 +1012,6 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir)
 		return -ENOMEM;
 	v->vs = vs;
 	v->live = live;
-	pthread_mutex_init(&v->anc_lock, NULL);
 	if (!realpath(dir, v->dir) || stat(v->dir, &st) < 0) {
 		rc = -errno;
 		free(v);
@@ -1123,9 +1030,6 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir)
 	v->objs = ckpt_objects(v->ck);
 	pthread_mutex_lock(&vs->lock);
 	rc = view_busy_locked(vs, v->dir) ? -EBUSY : view_setup(live, v, name);
-	/* with --path the root only leads to the subtrees */
-	if (rc == 0 && !ckpt_unscoped(v->ck))
-		rc = anc_add(v, ino_root(v->itab), "");
 	if (rc == 0) {
 		ckpt_view_attach(v->ck);
 		v->next = vs->list;
@@ -1263,16 +1167,6 @@ static void tsize_links(struct tsize *w)
 
 static int tsize_dir(struct tsize *w, struct ino *dir, unsigned depth);
 
-/* Outside --path.  Not inlined: its path buffer must not sit in the
- * walk's frame, which is repeated once per directory level. */
-__attribute__((noinline))
-static bool tsize_hidden(struct view *v, struct ino *dir, const char *name)
-{
-	char child[PATH_MAX];
-
-	return view_scope(v, dir, name, child, sizeof(child)) == VS_HIDDEN;
-}
-
 static int tsize_entry(struct tsize *w, struct ino *dir,
 		       const struct nsent *e, unsigned depth)
 {
@@ -1283,9 +1177,7 @@ static int tsize_entry(struct tsize *w, struct ino *dir,
 
 	if (e->type != DT_UNKNOWN && e->type != DT_REG && e->type != DT_DIR)
 		return 0;
-	if (tsize_hidden(v, dir, e->name))
-		return 0;
-	rc = view_resolve_scoped(v, dir, e->name, &i);
+	rc = view_resolve(v, dir, e->name, &i);
 	if (rc < 0)
 		return rc;
 	rc = view_tstat(v, i, &st);
@@ -1331,10 +1223,7 @@ static int view_headless(struct fs_ctx *live, struct ckpt *ck,
 	v->live = live;
 	v->ck = ck;
 	v->objs = ckpt_objects(ck);
-	pthread_mutex_init(&v->anc_lock, NULL);
 	rc = view_table(live, v, TSIZE_FDS);
-	if (rc == 0 && !ckpt_unscoped(ck))
-		rc = anc_add(v, ino_root(v->itab), "");
 	if (rc < 0) {
 		v->ck = NULL;	/* the caller's reference: it drops it */
 		view_free(v);

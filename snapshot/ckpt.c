@@ -49,6 +49,7 @@
 #include "snapshot/nscap.h"
 #include "snapshot/parse.h"
 #include "snapshot/pstore.h"
+#include "snapshot/scope.h"
 
 enum ckpt_state { CKPT_ACTIVE, CKPT_INVALID, CKPT_RELEASED };
 
@@ -81,6 +82,7 @@ struct ckpt_set {
 	int64_t throttle_ns;		/* immutable */
 	uint64_t store_bytes;		/* immutable: store_mem + store_max */
 	char *root;			/* immutable: BACKING's path */
+	int root_fd;			/* immutable: BACKING, not owned */
 	atomic_llong full_warned;	/* when store-full was last emitted, s */
 	atomic_ullong warn_seen;	/* pstore_warn_seq() last reported */
 	atomic_uint throttled;		/* calls waiting for space now */
@@ -177,6 +179,7 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	s->on_reached = o->on_reached;
 	s->on_reached_arg = o->on_reached_arg;
 	s->txn = o->txn;
+	s->root_fd = o->root_fd;
 	s->root = strdup(o->root ? o->root : "/");
 	if (!s->root) {
 		ckpt_set_free(s);
@@ -254,39 +257,13 @@ static void hist_failed(struct ckpt_set *s, const char *name, const char *why)
 	hist_put(s, &r);
 }
 
-bool ckpt_unscoped(const struct ckpt *c)
-{
-	return c->nscope == 0;
-}
-
-bool ckpt_scope_leads_to(const struct ckpt *c, const char *rel)
-{
-	size_t n = strlen(rel);
-
-	for (size_t k = 0; k < c->nscope; k++)
-		if (!n || (!strncmp(c->scope[k], rel, n) &&
-			   c->scope[k][n] == '/'))
-			return true;
-	return false;
-}
-
-bool ckpt_scope_covers(const struct ckpt *c, const char *rel)
-{
-	for (size_t k = 0; k < c->nscope; k++) {
-		size_t n = strlen(c->scope[k]);
-
-		if (!strncmp(rel, c->scope[k], n) &&
-		    (rel[n] == '\0' || rel[n] == '/'))
-			return true;
-	}
-	return false;
-}
-
 /*
- * Is the object at r inside c's scope?  Its path comes from the kernel
- * (/proc/self/fd).  When in doubt (no path, a file with several names of
- * which another may be inside) the answer is yes: capturing too much
- * costs store space, capturing too little would break G1.
+ * Was the object at r, which has no entry yet, inside c's scope at T?
+ * Its path comes from the kernel (/proc/self/fd): covered by a scope
+ * path, or moved out of one with a directory of the T subtree (scope.h
+ * rule 2).  When in doubt (no path, a file with several names of which
+ * another may be inside) the answer is yes: capturing too much costs
+ * store space, capturing too little would break G1.
  */
 static bool in_scope(const struct ckpt *c, const struct cobj_ref *r)
 {
@@ -309,9 +286,12 @@ static bool in_scope(const struct ckpt *c, const struct cobj_ref *r)
 		return true;
 	if (rl == 1)
 		rl = 0;		/* BACKING is "/" */
-	if (path[rl] == '\0')
-		return false;	/* the root itself is an ancestor */
-	return path[rl] != '/' || ckpt_scope_covers(c, path + rl + 1);
+	/* BACKING itself has an entry from T (scope.h rule 1) */
+	if (path[rl] != '/')
+		return true;
+	return scope_covers((const char *const *)c->scope, c->nscope,
+			    path + rl + 1) ||
+	       scope_holds(c->objs, c->set->root_fd, path + rl + 1);
 }
 
 void ckpt_put(struct ckpt *c)
@@ -784,7 +764,8 @@ static void emit_failed(struct ckpt_set *s, const char *name, int rc,
 			  : rc == -ETIMEDOUT ? "drain wait exceeded"
 			  : rc == -ECANCELED ? "aborted before the instant"
 			  : rc == -ENOTSUP ? "no transaction lock table"
-			  : "out of memory";
+			  : rc == -ENOMEM ? "out of memory"
+			  : "cannot resolve a --path at the instant";
 
 	events_emit(s->ev, "failed", "\"name\":\"%s\",\"reason\":\"%s\"",
 		    name, why);
@@ -922,10 +903,16 @@ int ckpt_drain(struct ckpt_prep *p, int64_t wait_ns)
 	set_phase(p->s, p->c->name, CKPT_PHASE_DRAIN);
 	clock_gettime(CLOCK_MONOTONIC, &p->t0);
 	rc = gate_close(p->s->gate, wait_ns);
+	/* the tree holds still: what T's scope paths lead to */
+	if (rc == 0) {
+		p->drained = true;
+		rc = scope_capture(p->c->objs, p->s->root_fd,
+				   (const char *const *)p->c->scope,
+				   p->c->nscope);
+	}
 	if (rc < 0) {
 		abort_with(p, rc);
 	} else {
-		p->drained = true;
 		set_phase(p->s, p->c->name, CKPT_PHASE_HELD);
 	}
 	return rc;

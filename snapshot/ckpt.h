@@ -42,6 +42,8 @@ struct ckpt_set_opts {
 	int64_t throttle_ns;	/* on_full=throttle: longest wait of a call */
 	struct events *events;	/* not owned */
 	const char *root;	/* canonical path of BACKING (for --path) */
+	int root_fd;		/* BACKING, open (for --path); not owned,
+				 * outlives the set */
 	struct hist *hist;	/* not owned; NULL: no history */
 	/* Called once each checkpoint reaches T, after the writers resumed
 	 * and while it is still listed (take it with ckpt_hold()); it must
@@ -111,6 +113,10 @@ int ckpt_take(struct ckpt_set *s, const char *name, unsigned flags,
  * Like ckpt_take(), limiting capture to the subtrees paths[0..n) (relative
  * to BACKING, normalised: no ".", "..", empty or trailing components).
  * Objects outside them are never captured and views do not show them.
+ * The subtrees and the directories leading to them are identified at T
+ * (scope.h): later renames and deletes of them change no view.  Also
+ * fails with the -errno of a path that could not be resolved at T (out
+ * of descriptors, say); nothing changed then.
  */
 int ckpt_take_scoped(struct ckpt_set *s, const char *name, unsigned flags,
 		     int64_t wait_ns, const char *const *paths, size_t n,
@@ -149,13 +155,6 @@ int ckpt_bound(struct ckpt_set *s, const char *name, unsigned flags,
 int ckpt_drain(struct ckpt_prep *p, int64_t wait_ns);
 uint64_t ckpt_commit(struct ckpt_prep *p);
 void ckpt_abort(struct ckpt_prep *p);
-
-/* True when c captures the whole tree (no --path). */
-bool ckpt_unscoped(const struct ckpt *c);
-/* rel (relative to BACKING) is one of c's subtrees or inside one. */
-bool ckpt_scope_covers(const struct ckpt *c, const char *rel);
-/* rel is a proper ancestor of one of c's subtrees ("" is BACKING). */
-bool ckpt_scope_leads_to(const struct ckpt *c, const char *rel);
 
 /* Release name now (its views get EIO from here on).  -ENOENT if none. */
 int ckpt_release(struct ckpt_set *s, const char *name);

@@ -141,6 +141,16 @@ void cobj_set_dir_locked(struct cobj *c, struct nsdir *d)
 	atomic_fetch_or_explicit(&c->flags, COBJ_DIR, memory_order_release);
 }
 
+void cobj_set_ancestor(struct cobj *c, struct nsdir *d)
+{
+	pthread_mutex_lock(&c->lock);
+	nsdir_free(c->dir);
+	c->dir = d;
+	atomic_fetch_or_explicit(&c->flags, COBJ_DIR | COBJ_ANCESTOR,
+				 memory_order_release);
+	pthread_mutex_unlock(&c->lock);
+}
+
 unsigned cobj_block_size(const struct cobj_table *t)
 {
 	return t->bs;

@@ -77,6 +77,8 @@ enum cobj_flags {
 	COBJ_RELEASED = 1 << 4,	/* fully saved: pre-images freed */
 	COBJ_CHANGED = 1 << 5,	/* changed after release */
 	COBJ_BROKEN = 1 << 6,	/* a capture failed: views get -EIO */
+	COBJ_ANCESTOR = 1 << 7,	/* leads to a --path subtree, outside it:
+				 * its T entries are those leading names */
 };
 
 struct cobj_table_opts {
@@ -141,6 +143,9 @@ struct nsdir *cobj_dir(const struct cobj *c);
 void cobj_lock(struct cobj *c);
 void cobj_unlock(struct cobj *c);
 void cobj_set_dir_locked(struct cobj *c, struct nsdir *d);
+/* c leads to --path subtrees; d (taken) holds just its leading entries.
+ * Made at T, before any capture can look at c. */
+void cobj_set_ancestor(struct cobj *c, struct nsdir *d);
 
 /*
  * View side: read T bytes [off, off+len) of c into buf, using live_fd (a

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "snapshot/cobj.h"
@@ -170,6 +171,56 @@ int nsdir_read(int fd, bool handles, struct nsdir **out)
 	if (rc == 0)
 		rc = read_entries(d, dp, handles);
 	closedir(dp);
+	if (rc < 0) {
+		nsdir_free(d);
+		return rc;
+	}
+	if (d->n)
+		qsort_r(d->recs, d->n, sizeof(*d->recs), rec_cmp, d);
+	*out = d;
+	return 0;
+}
+
+/* A few names, unsorted yet: a linear search. */
+static bool picked(const struct nsdir *d, const char *name)
+{
+	for (size_t k = 0; k < d->n; k++)
+		if (!strcmp(d->blob + d->recs[k].name, name))
+			return true;
+	return false;
+}
+
+/* name as an entry of the directory open at dfd, if it is there. */
+static int pick_one(struct nsdir *d, int dfd, const char *name, size_t *cap)
+{
+	struct dirent de = { 0 };
+	struct stat st;
+
+	if (strlen(name) >= sizeof(de.d_name))
+		return -ENAMETOOLONG;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	de.d_ino = st.st_ino;
+	de.d_type = (unsigned char)IFTODT(st.st_mode);
+	strcpy(de.d_name, name);
+	return add_entry(d, dfd, &de, true, cap);
+}
+
+int nsdir_pick(int fd, const char *const *names, size_t n,
+	       struct nsdir **out)
+{
+	struct nsdir *d = calloc(1, sizeof(*d));
+	size_t cap = 0;
+	int rc = 0;
+
+	if (!d)
+		return -ENOMEM;
+	blob_add(d, "", 1);
+	if (!d->blob)
+		rc = -ENOMEM;
+	for (size_t k = 0; rc == 0 && k < n; k++)
+		if (!picked(d, names[k]))
+			rc = pick_one(d, fd, names[k], &cap);
 	if (rc < 0) {
 		nsdir_free(d);
 		return rc;

@@ -35,6 +35,13 @@ struct nsent {
  * caller (nsdir_free).
  */
 int nsdir_read(int fd, bool handles, struct nsdir **out);
+/*
+ * The entries of the directory open at fd for just these names (those
+ * that exist; a name given twice is listed once), with their handles.
+ * For the directories leading to --path subtrees (scope.h).
+ */
+int nsdir_pick(int fd, const char *const *names, size_t n,
+	       struct nsdir **out);
 void nsdir_free(struct nsdir *d);
 
 size_t nsdir_count(const struct nsdir *d);

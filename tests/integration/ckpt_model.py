@@ -3,7 +3,7 @@
 
   ckpt_model.py --mnt MNT --shadow DIR --view VIEWDIR --work DIR --seed S
                 [--swactl PATH] [--retain saved|all] [--ops N]
-                [--selftest]
+                [--scoped] [--selftest]
 
 Random operations (write, append, O_TRUNC rewrite, truncate, punch hole,
 copy_file_range, shared mmap write, unlink, mkdir, rmdir, rename, link,
@@ -15,7 +15,13 @@ model, and a copy of the model) and a checkpoint is taken and its view
 mounted on VIEWDIR.  More random operations follow, interleaved with partial
 reads of random T files through the view, each compared with the T copy.
 At the end the view must equal the recorded image and MNT must equal the
-model.  Everything is decided by the seed: a failure is reproduced by the
+model.
+
+--scoped takes the checkpoint with --path for one to three random
+directories or files of the tree at T (nested ones too); the recorded image
+is then what lies under them plus the directories leading to them, and
+the operations after T also rename, remove and recreate the scope roots
+and their ancestors (a T path, wherever it is now).  Everything is decided by the seed: a failure is reproduced by the
 same seed (and the same block size, chosen by the calling test).
 
 --selftest applies one operation between recording the image and taking the
@@ -29,6 +35,8 @@ import hashlib
 import mmap
 import os
 import random
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -219,6 +227,48 @@ class Model:
             self.both('removexattr %s %s' % (p, n),
                       lambda t: os.removexattr(J(t, p), n))
 
+    def scope_op(self):
+        """Rename, remove or replace a scope root or one of its ancestors
+        (by its T path: it may be gone or be another object now)."""
+        r = self.r
+        root = r.choice(self.scope)
+        parts = root.split('/')
+        p = '/'.join(parts[:r.randrange(1, len(parts) + 1)])
+        q = self.rpath()
+        k = r.randrange(4)
+        J = os.path.join
+
+        def create(path, data):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NB,
+                         0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        def rm_rf(path):
+            # rmtree opens its argument, and it may be a fifo now
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        if k == 0:
+            self.both('scope rename %s %s' % (p, q),
+                      lambda t: os.rename(J(t, p), J(t, q)))
+        elif k == 1:
+            self.both('scope rm -rf %s' % p, lambda t: rm_rf(J(t, p)))
+        elif k == 2:
+            def f(t):
+                os.rename(J(t, p), J(t, q))
+                os.makedirs(J(t, root))
+                create(J(t, root, 'f1'), b'after T')
+            self.both('scope replace %s (moved to %s), recreate %s'
+                      % (p, q, root), f)
+        else:
+            def f(t):
+                os.rename(J(t, p), J(t, q))
+                create(J(t, p), b'a file now')
+            self.both('scope replace %s by a file' % p, f)
+
     # ---- the view ----------------------------------------------------------
     def view_read(self):
         if not self.tfiles:
@@ -258,20 +308,40 @@ class Model:
                                'T has %d) (%s)' % (rel, off, ln, len(got),
                                                    len(want), how))
 
+    def pick_scope(self):
+        """One to three random paths of the tree now, directories
+        mostly, nested ones allowed."""
+        dirs, others = [], []
+        for dp, dns, fns in os.walk(self.a.shadow):
+            rel = os.path.relpath(dp, self.a.shadow)
+            for n, acc in [(x, dirs) for x in dns] + [(x, others)
+                                                       for x in fns]:
+                n = n if rel == '.' else os.path.join(rel, n)
+                # --path never goes through a symlink
+                if not os.path.islink(os.path.join(self.a.shadow, n)):
+                    acc.append(n)
+        pool = sorted(dirs) * 3 + sorted(others)
+        return sorted(set(self.r.choice(pool)
+                          for _ in range(self.r.randrange(1, 4))))
+
     def take(self):
         a = self.a
+        self.scope = self.pick_scope() if a.scoped else []
+        sc = self.scope
         self.tcopy = os.path.join(a.work, 'T-copy')
         subprocess.run(['cp', '-a', a.shadow, self.tcopy], check=True)
-        self.t_mnt = manifest.make(a.mnt, 'all')
-        self.t_model = manifest.make(a.shadow, 'explicit')
+        self.t_mnt = manifest.make(a.mnt, 'all', scope=sc)
+        self.t_model = manifest.make(a.shadow, 'explicit', scope=sc)
         self.tfiles = []
         self.served = {}
         for dp, dns, fns in os.walk(self.tcopy):
             for n in fns:
                 full = os.path.join(dp, n)
-                if os.path.isfile(full) and not os.path.islink(full):
-                    self.tfiles.append((os.path.relpath(full, self.tcopy),
-                                        os.path.getsize(full)))
+                rel = os.path.relpath(full, self.tcopy)
+                if os.path.isfile(full) and not os.path.islink(full) and \
+                        manifest.in_scope(os.fsencode(rel),
+                                          [os.fsencode(x) for x in sc]):
+                    self.tfiles.append((rel, os.path.getsize(full)))
         if a.selftest:
             print('SELFTEST: one more operation after the image was recorded')
             self.both('selftest append', lambda t: open(
@@ -279,10 +349,13 @@ class Model:
         cmd = [a.swactl, 'checkpoint', a.mnt, '--name', 'model']
         if a.retain == 'all':
             cmd += ['--retain', 'all']
+        for x in sc:
+            cmd += ['--path', x]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([a.swactl, 'mount', a.mnt, 'model', a.view],
                        check=True, stdout=subprocess.DEVNULL)
-        self.log.write('---- checkpoint taken after op %d\n' % self.n)
+        self.log.write('---- checkpoint taken after op %d, scope %s\n'
+                       % (self.n, ' '.join(sc) or 'all'))
 
     def populate(self):
         """A starting tree (the same in both): most names of every
@@ -313,18 +386,23 @@ class Model:
         for _ in range(n1):
             self.op()
         self.take()
-        print('seed %d: checkpoint after %d operations (%d T files)'
-              % (self.a.seed, n1, len(self.tfiles)))
+        print('seed %d: checkpoint after %d operations (%d T files%s)'
+              % (self.a.seed, n1, len(self.tfiles),
+                 ', --path ' + ' '.join(self.scope) if self.scope else ''))
         for _ in range(n2):
-            if r.random() < 0.2:
+            k = r.random()
+            if k < 0.2:
                 self.view_read()
+            elif self.scope and k < 0.25:
+                self.scope_op()
             else:
                 self.op()
         self.log.flush()
         # the view equals the recorded image
         v_all = manifest.make(self.a.view, 'all')
         v_exp = manifest.make(self.a.view, 'explicit')
-        t_copy = manifest.make(self.tcopy, 'explicit', root=False)
+        t_copy = manifest.make(self.tcopy, 'explicit', root=False,
+                               scope=self.scope)
         for what, x, y in [
                 ('view vs live tree at T', self.t_mnt, v_all),
                 ('view vs model at T', self.t_model, v_exp),
@@ -359,6 +437,7 @@ def main():
     ap.add_argument('--swactl', default='swactl')
     ap.add_argument('--retain', choices=('saved', 'all'), default='saved')
     ap.add_argument('--ops', type=int, default=600)
+    ap.add_argument('--scoped', action='store_true')
     ap.add_argument('--selftest', action='store_true')
     a = ap.parse_args()
     m = Model(a)

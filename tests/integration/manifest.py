@@ -2,7 +2,7 @@
 """Canonical manifests of directory trees, for the checkpoint tests.
 
   manifest.py make DIR [-o FILE] [--mtime all|explicit|none] [--no-root]
-                       [--no-data] [--exclude NAME]...
+                       [--no-data] [--exclude NAME]... [--scope PATH]...
       Walk DIR without following symlinks and print one line per object
       (DIR itself as '.'), sorted by path:
 
@@ -22,7 +22,9 @@
       the whole contents of a regular file (read with 1 MiB reads).  An
       error while reading something is printed in place of the value, as
       <ERRNAME>, so that it shows up as a difference; with --strict the exit
-      status is then 3.
+      status is then 3.  --scope (repeatable) keeps only what a view of a
+      checkpoint taken with those --path options shows: the subtrees and
+      the directories leading to them (link labels among those names).
   manifest.py cmp A B [--ignore FIELD]...
       Compare two manifest files; print each difference (missing paths,
       fields that differ); exit 1 if there is any, else 0.
@@ -134,11 +136,21 @@ def walk(top):
     return rels
 
 
-def make(top, mtime='all', root=True, data=True, exclude=()):
+def in_scope(rel, scope):
+    """rel is '.', leads to a scope path, or lies in a subtree."""
+    if not scope or rel == b'.':
+        return True
+    return any(rel == x or rel.startswith(x + b'/') or
+               x.startswith(rel + b'/') for x in scope)
+
+
+def make(top, mtime='all', root=True, data=True, exclude=(), scope=()):
     top = os.fsencode(top)
     excl = set(os.fsencode(x) for x in exclude)
+    scope = [os.fsencode(x) for x in scope]
     rels = [r for r in walk(top)
-            if not any(r == x or r.startswith(x + b'/') for x in excl)]
+            if not any(r == x or r.startswith(x + b'/') for x in excl) and
+            in_scope(r.split(b'/<readdir:')[0], scope)]
     sts = {}
     groups = {}
     for rel in rels:
@@ -249,6 +261,7 @@ def add_make_opts(p):
     p.add_argument('--no-root', action='store_true')
     p.add_argument('--no-data', action='store_true')
     p.add_argument('--exclude', action='append', default=[])
+    p.add_argument('--scope', action='append', default=[])
     p.add_argument('--strict', action='store_true')
 
 
@@ -280,7 +293,8 @@ def main():
     add_make_opts(p)
     a = ap.parse_args()
     if a.cmd == 'make':
-        lines = make(a.dir, a.mtime, not a.no_root, not a.no_data, a.exclude)
+        lines = make(a.dir, a.mtime, not a.no_root, not a.no_data, a.exclude,
+                     a.scope)
         text = ''.join(x + '\n' for x in lines)
         if a.output:
             with open(a.output, 'w') as f:
@@ -292,8 +306,10 @@ def main():
         with open(a.a) as fa, open(a.b) as fb:
             return compare(fa.readlines(), fb.readlines(), a.ignore,
                            (a.a, a.b))
-    la = make(a.a, a.mtime, not a.no_root, not a.no_data, a.exclude)
-    lb = make(a.b, a.mtime, not a.no_root, not a.no_data, a.exclude)
+    la = make(a.a, a.mtime, not a.no_root, not a.no_data, a.exclude,
+              a.scope)
+    lb = make(a.b, a.mtime, not a.no_root, not a.no_data, a.exclude,
+              a.scope)
     rc = compare(la, lb, a.ignore, (a.a, a.b))
     return rc or report_errors(a)
 

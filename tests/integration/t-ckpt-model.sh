@@ -4,7 +4,9 @@
 # moment; more operations interleaved with partial reads of the view; at
 # the end the view equals the image recorded at T and the live tree equals
 # the model. Three runs, seeds SEED, SEED+1, SEED+2 (SEED random unless
-# given); block size and retain mode follow from each seed. Reproduce with
+# given); block size, retain mode and scope follow from each seed: odd
+# seeds take the checkpoint with random --path scopes and also rename,
+# remove and replace the scope roots and their ancestors after T. Reproduce with
 # SEED=<printed seed>, or one run with SEEDS=<seed>. MODEL_OPS (default 1000)
 # sets the number of operations after T.
 #
@@ -23,14 +25,17 @@ for s in $SEEDS; do
 	bs=${BSIZES[$((s % 4))]}
 	retain=saved
 	[ $((s % 3)) -eq 2 ] && retain=all
+	scoped=()
+	[ $((s % 2)) -eq 1 ] && scoped=(--scoped)
 	R=$WORK/run$s
 	mkdir -p "$R/backing" "$R/mnt" "$R/model" "$R/view" "$R/store"
 	swafs_mount "$R/backing" "$R/mnt" "events=$R/events,store=$R/store,block_size=$bs,store_mem=8M"
 	_CKPT_VIEWS+=("$R/view")
-	log "seed $s: block_size=$bs retain=$retain"
+	log "seed $s: block_size=$bs retain=$retain ${scoped[*]}"
 	if ! "$PYTHON" "$IT_DIR/ckpt_model.py" --mnt "$R/mnt" --shadow "$R/model" \
 		--view "$R/view" --work "$R" --seed "$s" --swactl "$SWACTL" \
-		--retain "$retain" --ops "${MODEL_OPS:-1000}" "${sel[@]}" >"$R/out" 2>&1; then
+		--retain "$retain" --ops "${MODEL_OPS:-1000}" "${scoped[@]}" "${sel[@]}" \
+		>"$R/out" 2>&1; then
 		cat "$R/out" >&2
 		failed="$failed $s"
 	else
@@ -43,5 +48,5 @@ for s in $SEEDS; do
 	fi
 	swafs_umount "$R/mnt"
 done
-[ -z "$failed" ] || fail "model test failed for seed(s)$failed (block size: ${BSIZES[*]} by seed % 4; retain all when seed % 3 == 2); reproduce with SEEDS=\"$failed\""
+[ -z "$failed" ] || fail "model test failed for seed(s)$failed (block size: ${BSIZES[*]} by seed % 4; retain all when seed % 3 == 2; --path scopes when odd); reproduce with SEEDS=\"$failed\""
 log "ok"

@@ -1017,3 +1017,79 @@ Test(ckpt, release_does_not_wait_for_a_boundary_wait, .init = setup_txn,
 	cr_assert_eq((intptr_t)rc, -ETIMEDOUT);
 	txn_unlock(txn, 1);
 }
+
+/* A set over the tree dir/tree (BACKING) for scoped takes. */
+static struct ckpt_set *scoped_set(char *tree, size_t size, int *root_fd)
+{
+	struct ckpt_set_opts o = { .block_size = BS, .store_dir = dir,
+				   .store_mem = 16 * MIB,
+				   .store_max = 64 * MIB, .events = ev };
+	struct ckpt_set *ss;
+
+	snprintf(tree, size, "%s/tree", dir);
+	cr_assert_eq(mkdir(tree, 0755), 0);
+	*root_fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(*root_fd, 0);
+	o.root = tree;
+	o.root_fd = *root_fd;
+	cr_assert_eq(ckpt_set_create(&o, &ss), 0);
+	return ss;
+}
+
+/* The first data hook on tree/rel, after which it is written. */
+static struct cobj *hook_data(struct ckpt_set *ss, struct ckpt *c,
+			      int root_fd, const char *rel)
+{
+	struct cobj_ref r = { .fd = openat(root_fd, rel, O_PATH | O_CLOEXEC) };
+	struct stat st;
+
+	cr_assert_geq(r.fd, 0, "%s", rel);
+	cr_assert_eq(fstat(r.fd, &st), 0);
+	r.dev = st.st_dev;
+	r.ino = st.st_ino;
+	cr_assert_eq(ckpt_before_data(ss, &r, 0, BS), 0);
+	close(r.fd);
+	return cobj_find(ckpt_objects(c), st.st_dev, st.st_ino);
+}
+
+/* --path sub1: after `mv sub1 moved` the T subtree is still captured
+ * before it changes; a sibling is not; the root lists only sub1. */
+Test(ckpt, scoped_take_follows_a_renamed_root, .init = setup,
+     .fini = teardown)
+{
+	const char *paths[] = { "sub1" };
+	char tree[128];
+	struct ckpt_set *ss;
+	struct stat st;
+	struct cobj *f, *o;
+	struct ckpt *c;
+	uint64_t pause;
+	int root_fd, fd;
+
+	ss = scoped_set(tree, sizeof(tree), &root_fd);
+	cr_assert_eq(mkdirat(root_fd, "sub1", 0755), 0);
+	cr_assert_eq(mkdirat(root_fd, "sib", 0755), 0);
+	fd = openat(root_fd, "sub1/f", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	cr_assert_eq(write(fd, "T data", 6), 6);
+	close(fd);
+	fd = openat(root_fd, "sib/s", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	close(fd);
+	cr_assert_eq(ckpt_take_scoped(ss, "sc", 0, -1, paths, 1, &pause), 0);
+	c = ckpt_get(ss, "sc");
+	cr_assert_eq(renameat(root_fd, "sub1", root_fd, "moved"), 0);
+	f = hook_data(ss, c, root_fd, "moved/f");
+	cr_assert_not_null(f, "the moved T file got no entry");
+	cr_assert_eq(cobj_flags(f) & COBJ_NEW, 0, "moved T file left out");
+	o = hook_data(ss, c, root_fd, "sib/s");
+	cr_assert_not_null(o);
+	cr_assert_neq(cobj_flags(o) & COBJ_NEW, 0, "sibling captured");
+	cr_assert_eq(fstat(root_fd, &st), 0);
+	f = cobj_find(ckpt_objects(c), st.st_dev, st.st_ino);
+	cr_assert_not_null(f, "BACKING has no entry");
+	cr_assert_eq(cobj_flags(f) & (COBJ_ANCESTOR | COBJ_DIR),
+		     COBJ_ANCESTOR | COBJ_DIR);
+	cr_assert_eq(nsdir_count(cobj_dir(f)), 1);
+	ckpt_put(c);
+	ckpt_set_free(ss);
+	close(root_fd);
+}
