@@ -30,10 +30,10 @@
 #include "fs/view.h"
 #include "snapshot/events.h"
 #include "snapshot/nscap.h"
+#include "snapshot/rcur.h"
 
 #define VIEW_FD_CACHE 1024
 #define VIEW_TIMEOUT 86400.0	/* a view never changes */
-#define VIEW_SAVE_WINDOW (8u << 20)	/* behind the reader: saved */
 #define XATTR_MAX 65536
 
 struct view {
@@ -69,17 +69,12 @@ struct views {
 	atomic_bool stopping;		/* the walks must end */
 };
 
-/* An open file of a view. */
+/* An open file of a view: its reader cursor owns the saved rule. */
 struct vfile {
-	pthread_mutex_t lock;		/* the fields below */
-	struct cobj *c;			/* holds a cobj_view_open() */
+	struct cobj *c;			/* immutable */
+	struct rcur *cur;		/* immutable; reads c through fd */
 	int fd;				/* readable live descriptor or -1 */
-	uint64_t nblocks;
-	uint64_t hi;			/* highest offset served */
-	uint64_t saved_upto;		/* blocks below: marked saved */
-	uint32_t *covered;		/* per block: bytes served from its
-					 * start without a gap */
-	bool gone_said;			/* lock: view_read() told of EIO */
+	atomic_bool gone_said;		/* view_read() told of EIO */
 };
 
 struct vdir {
@@ -474,26 +469,19 @@ static int vfile_attach(struct view *v, struct ino *i, struct vfile *f)
 static int view_do_open(struct view *v, struct ino *i, struct vfile **out)
 {
 	struct vfile *f = calloc(1, sizeof(*f));
-	unsigned bs = cobj_block_size(v->objs);
 	int rc;
 
 	if (!f)
 		return -ENOMEM;
 	rc = vfile_attach(v, i, f);
-	if (rc == 0) {
-		f->nblocks = ((uint64_t)cobj_stat(f->c)->st_size + bs - 1) / bs;
-		f->covered = calloc(f->nblocks ? f->nblocks : 1,
-				    sizeof(*f->covered));
-		rc = f->covered ? 0 : -ENOMEM;
-	}
+	if (rc == 0)
+		rc = rcur_open(v->ck, f->c, f->fd, &f->cur);
 	if (rc < 0) {
 		if (f->fd >= 0)
 			close(f->fd);
 		free(f);
 		return rc;
 	}
-	pthread_mutex_init(&f->lock, NULL);
-	cobj_view_open(f->c);
 	*out = f;
 	return 0;
 }
@@ -517,70 +505,10 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* T bytes of block b of f's file. */
-static uint64_t vfile_block_len(struct view *v, struct vfile *f, uint64_t b)
-{
-	uint64_t bs = cobj_block_size(v->objs);
-	uint64_t size = (uint64_t)cobj_stat(f->c)->st_size;
-
-	return size - b * bs < bs ? size - b * bs : bs;
-}
-
-/*
- * Block b has been served whole (up to the T size) through f, and no
- * other view of the checkpoint may still need it: while several views are
- * mounted, nothing counts as saved (they share the checkpoint).
- */
-static bool vfile_block_served(struct view *v, struct vfile *f, uint64_t b)
-{
-	return f->covered[b] >= vfile_block_len(v, f, b) &&
-	       ckpt_view_count(v->ck) == 1;
-}
-
-/*
- * Record what was served; blocks served whole that the reader has moved
- * well past are saved (DESIGN.md 4): the window keeps readahead and
- * page-cache re-reads safe.  A block read only in part is never saved.
- */
-static void vfile_served_locked(struct view *v, struct vfile *f, uint64_t off,
-				size_t n)
-{
-	unsigned bs = cobj_block_size(v->objs);
-	uint64_t end = off + n, limit;
-
-	for (uint64_t b = off / bs; n && b <= (end - 1) / bs &&
-				    b < f->nblocks; b++) {
-		uint64_t start = b * bs;
-		uint64_t from = off > start ? off - start : 0;
-		uint64_t to = end - start < bs ? end - start : bs;
-
-		/* extends the gap-free prefix only if it starts inside it */
-		if (from <= f->covered[b] && to > f->covered[b]) {
-			f->covered[b] = (uint32_t)to;
-			if (to >= vfile_block_len(v, f, b))
-				cobj_note_served(v->objs, f->c, b);
-		}
-	}
-	if (end > f->hi)
-		f->hi = end;
-	limit = f->hi > VIEW_SAVE_WINDOW ? f->hi - VIEW_SAVE_WINDOW : 0;
-	for (; (f->saved_upto + 1) * bs <= limit && f->saved_upto < f->nblocks;
-	     f->saved_upto++)
-		if (vfile_block_served(v, f, f->saved_upto))
-			cobj_mark_saved(v->objs, f->c, f->saved_upto,
-					f->saved_upto);
-}
-
 /* Every open file whose read fails because the checkpoint went says so. */
 static void view_read_gone(struct view *v, struct vfile *f, struct ino *i)
 {
-	bool said;
-
-	pthread_mutex_lock(&f->lock);
-	said = f->gone_said;
-	f->gone_said = true;
-	pthread_mutex_unlock(&f->lock);
-	if (!said)
+	if (!atomic_exchange(&f->gone_said, true))
 		view_say_gone(v, i);
 }
 
@@ -594,20 +522,16 @@ static void view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (!buf)
 		return reply_rc(req, -ENOMEM);
-	n = ckpt_usable(v->ck) ? cobj_read(v->objs, f->c, f->fd, buf, size,
-					   (uint64_t)off) : -EIO;
+	n = ckpt_usable(v->ck) ? rcur_read(f->cur, buf, size, (uint64_t)off)
+			       : -EIO;
 	if (n == -EIO && ckpt_usable(v->ck))
 		view_integrity(v, view_ino(v, ino), "T data cannot be served");
 	else if (n == -EIO)
 		view_read_gone(v, f, view_ino(v, ino));
-	if (n >= 0) {
-		pthread_mutex_lock(&f->lock);
-		vfile_served_locked(v, f, (uint64_t)off, (size_t)n);
-		pthread_mutex_unlock(&f->lock);
+	if (n >= 0)
 		fuse_reply_buf(req, buf, (size_t)n);
-	} else {
+	else
 		reply_rc(req, (int)n);
-	}
 	free(buf);
 }
 
@@ -623,6 +547,10 @@ static void view_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (!ckpt_usable(v->ck))
 		return reply_rc(req, view_gone(v, view_ino(v, ino)));
 	r = cobj_seek(v->objs, f->c, f->fd, (uint64_t)off, whence == SEEK_DATA);
+	/* a seek over a hole passes it (the cursor saves it) */
+	if (whence == SEEK_DATA && (r >= 0 || r == -ENXIO))
+		rcur_seek_data(f->cur, (uint64_t)off, r >= 0 ? (uint64_t)r
+							     : UINT64_MAX);
 	if (r < 0)
 		return reply_rc(req, (int)r);
 	fuse_reply_lseek(req, r);
@@ -634,18 +562,12 @@ static void view_release(fuse_req_t req, fuse_ino_t ino,
 	struct view *v = view_of(req);
 	struct vfile *f = (struct vfile *)(uintptr_t)fi->fh;
 
-	/* everything read through a closed handle is saved */
-	for (uint64_t b = f->saved_upto; b < f->nblocks; b++)
-		if (vfile_block_served(v, f, b))
-			cobj_mark_saved(v->objs, f->c, b, b);
-	if (cobj_view_close(v->objs, f->c))
+	if (rcur_close(f->cur))
 		events_emit(v->live->events, "file-released",
 			    "\"name\":\"%s\",\"inode\":%lu", ckpt_name(v->ck),
 			    (unsigned long)cobj_stat(f->c)->st_ino);
 	if (f->fd >= 0)
 		close(f->fd);
-	pthread_mutex_destroy(&f->lock);
-	free(f->covered);
 	free(f);
 	fuse_reply_err(req, 0);
 }
