@@ -763,6 +763,26 @@ off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 	return want_data ? -ENXIO : (off_t)size;
 }
 
+uint64_t cobj_data_before(struct cobj_table *t, struct cobj *c, int live_fd,
+			  uint64_t off, uint64_t end)
+{
+	uint64_t pos = off;
+
+	if (end > (uint64_t)c->st.st_size)
+		end = (uint64_t)c->st.st_size;
+	while (pos < end) {
+		uint64_t bend = (pos / t->bs + 1) * t->bs, r;
+
+		if (bend > end)
+			bend = end;
+		r = seek_in_block(t, c, live_fd, pos, bend, true);
+		if (r < bend)
+			return r;
+		pos = bend;
+	}
+	return end > off ? end : off;
+}
+
 /* Entry locked: free what a released object no longer needs. */
 static bool try_release_locked(struct cobj_table *t, struct cobj *c)
 {

@@ -183,15 +183,13 @@ static void rcur_pass_holes(struct rcur *r, uint64_t a, uint64_t e)
 	while (pos < e) {
 		size_t i = iv_search(r, pos, false);
 		uint64_t gap_end, hole_end;
-		off_t d;
 
 		if (i < r->niv && r->iv[i].start <= pos) {
 			pos = r->iv[i].end;
 			continue;
 		}
 		gap_end = i < r->niv ? min_u64(r->iv[i].start, e) : e;
-		d = cobj_seek(r->t, r->c, r->fd, pos, true);
-		hole_end = min_u64(d < 0 ? r->size : (uint64_t)d, gap_end);
+		hole_end = cobj_data_before(r->t, r->c, r->fd, pos, gap_end);
 		if (hole_end > pos)
 			rcur_cover(r, pos, hole_end);
 		pos = gap_end;
