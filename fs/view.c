@@ -1143,6 +1143,8 @@ static int tsize_file(struct tsize *w, const struct stat *st)
 {
 	struct tlink *n;
 
+	if (!st->st_size)	/* nothing to save: never opened by tar */
+		return 0;
 	if (st->st_nlink <= 1) {
 		w->bytes += (uint64_t)st->st_size;
 		w->files++;

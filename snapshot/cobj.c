@@ -792,7 +792,9 @@ static bool try_release_locked(struct cobj_table *t, struct cobj *c)
 	free(c->bref);
 	c->bref = NULL;
 	set_flag(c, COBJ_RELEASED);
-	atomic_fetch_add(&t->released, 1);
+	/* an empty file had nothing to save: the T size walk skips it too */
+	if (c->nblocks)
+		atomic_fetch_add(&t->released, 1);
 	return true;
 }
 

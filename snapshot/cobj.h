@@ -179,7 +179,7 @@ unsigned cobj_block_size(const struct cobj_table *t);
 
 struct cobj_stats {
 	uint64_t objects;	/* entries */
-	uint64_t released;	/* entries released */
+	uint64_t released;	/* entries of non-empty files released */
 	uint64_t captured_blocks;
 	uint64_t captured_bytes;	/* raw bytes of captured blocks */
 	uint64_t saved_blocks;

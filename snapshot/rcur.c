@@ -172,8 +172,10 @@ static void rcur_cover(struct rcur *r, uint64_t a, uint64_t e)
 
 /*
  * The reader passed [a, e): the holes at T in it that it did not read are
- * covered.  Only the hole leading each gap between ranges is looked up:
- * past unread data the block is not covered anyway, and close looks again.
+ * covered.  Passed means read on both sides: a gap before every range is
+ * still ahead of a reader that goes backwards or jumped to the end first.
+ * Only the hole leading each gap is looked up: past unread data the block
+ * is not covered anyway, and close looks again.
  */
 static void rcur_pass_holes(struct rcur *r, uint64_t a, uint64_t e)
 {
@@ -189,7 +191,8 @@ static void rcur_pass_holes(struct rcur *r, uint64_t a, uint64_t e)
 			continue;
 		}
 		gap_end = i < r->niv ? min_u64(r->iv[i].start, e) : e;
-		hole_end = cobj_data_before(r->t, r->c, r->fd, pos, gap_end);
+		hole_end = i ? cobj_data_before(r->t, r->c, r->fd, pos, gap_end)
+			     : pos;
 		if (hole_end > pos)
 			rcur_cover(r, pos, hole_end);
 		pos = gap_end;

@@ -558,6 +558,32 @@ Test(rcur, sparse_tail_never_passed, .init = setup, .fini = teardown)
 	file_free(&f);
 }
 
+/* A hole ahead of a backwards reader is not passed: written after T, it
+ * still reads as T's hole when the reader gets there. */
+Test(rcur, sparse_backwards_keeps_holes_ahead, .init = setup,
+     .fini = teardown)
+{
+	struct file f;
+	struct snap s;
+	struct rcur *r;
+	uint64_t off;
+
+	file_new(&f, "sparse", SPARSE_SIZE, sparse_ext + 2, 2);
+	take(&s, &f, 0);
+	r = open_cur(&s, &f);
+	for (off = f.size - 4096; off >= 18 * MIB; off -= 4096)
+		rd(r, &f, off, 4096);
+	cr_assert(write_kept(&s, &f, 1), "a hole ahead was saved");
+	for (; ; off -= 4096) {
+		rd(r, &f, off, 4096);
+		if (!off)
+			break;
+	}
+	cr_assert(rcur_close(r));
+	drop(&s);
+	file_free(&f);
+}
+
 /* Memory follows the ranges read, not the size: an 8 GiB sparse file. */
 Test(rcur, huge_sparse_file_keeps_few_ranges, .init = setup,
      .fini = teardown)
@@ -621,6 +647,23 @@ Test(rcur, grew_after_t, .init = setup, .fini = teardown)
 	read_forward(r, &f, 0, f.size + 2 * MIB, 128 * KIB);
 	cr_assert(rcur_close(r));
 	cr_assert_eq(stats(&s).held_bytes, 0);
+	drop(&s);
+	file_free(&f);
+}
+
+Test(rcur, empty_file_released_uncounted, .init = setup, .fini = teardown)
+{
+	struct file f;
+	struct snap s;
+	struct rcur *r;
+
+	file_new(&f, "empty", 0, NULL, 0);
+	take(&s, &f, 0);
+	r = open_cur(&s, &f);
+	cr_assert_eq(rd(r, &f, 0, 4096), 0);
+	cr_assert(rcur_close(r));
+	/* nothing to save: the T size walk does not count it either */
+	cr_assert_eq(stats(&s).released, 0);
 	drop(&s);
 	file_free(&f);
 }
