@@ -1110,12 +1110,14 @@ bool views_free(struct views *vs)
 /*
  * T size: a low-priority walk, started after T, of the T namespace exactly
  * as a view shows it (a view without a FUSE session, using the view's own
- * lookup, listing and validated attributes), adding up the T sizes of
- * regular files, each inode once.  Taking the checkpoint walks nothing
- * (G7).  The walk holds one descriptor per cached inode of its own small
- * table (TSIZE_FDS) plus the directory it reads; it ends early when the
- * checkpoint is no longer usable or the live tree goes away.  It starts a
- * moment after T (TSIZE_GRACE_MS): the writers the drain held all resume
+ * lookup, listing and validated attributes), adding up the T data of
+ * non-empty regular files (what a save can read: the sizes, or for sparse
+ * files the blocks holding data), each inode once.  Taking the checkpoint
+ * walks nothing (G7).  The walk holds one descriptor per cached inode of
+ * its own small table (TSIZE_FDS) plus the directory it reads and the file
+ * whose holes it looks up; it ends early when the checkpoint is no longer
+ * usable or the live tree goes away.  It starts a moment after T
+ * (TSIZE_GRACE_MS): the writers the drain held all resume
  * at T and take their first captures then; the walk lets that burst pass.
  */
 #define TSIZE_FDS 32
@@ -1139,14 +1141,61 @@ static bool tsize_stopped(struct tsize *w)
 	return atomic_load(&w->v->vs->stopping) || !ckpt_usable(w->v->ck);
 }
 
-static int tsize_file(struct tsize *w, const struct stat *st)
+/* The capture blocks of c (or of live fd, if c is NULL) that held data at
+ * T, in bytes: each block with data counts whole, as rcur counts it saved. */
+static uint64_t tsize_blocks(struct view *v, struct cobj *c, int fd,
+			     uint64_t size)
 {
+	uint64_t bs = cobj_block_size(v->objs), n = 0, pos = 0;
+	off_t d;
+
+	while (pos < size) {
+		d = c ? cobj_seek(v->objs, c, fd, pos, true)
+		      : lseek(fd, (off_t)pos, SEEK_DATA);
+		if (d < 0 || (uint64_t)d >= size)
+			break;
+		pos = ((uint64_t)d / bs + 1) * bs;
+		n += (pos < size ? pos : size) - (pos - bs);
+	}
+	return n;
+}
+
+/* Bytes of T data of regular file i (T attributes st): its size, or for a
+ * sparse file the blocks that held data.  Live answers are validated
+ * (rule 3): if an entry appeared meanwhile, it answers instead. */
+static uint64_t tsize_data(struct view *v, struct ino *i,
+			   const struct stat *st)
+{
+	uint64_t size = (uint64_t)st->st_size, n = size;
+	struct cobj *c = view_cobj(v, i);
+	int pfd, fd = -1;
+
+	if ((uint64_t)st->st_blocks * 512 >= size)
+		return size;
+	pfd = ino_fd_get(v->itab, i);
+	if (pfd >= 0) {
+		fd = open_readable(pfd);
+		ino_fd_put(v->itab, i);
+	}
+	if (fd >= 0 || c)
+		n = tsize_blocks(v, c, fd, size);
+	if (!c && fd >= 0 && (c = view_cobj(v, i)))
+		n = tsize_blocks(v, c, fd, size);
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+static int tsize_file(struct tsize *w, struct ino *i, const struct stat *st)
+{
+	uint64_t bytes;
 	struct tlink *n;
 
 	if (!st->st_size)	/* nothing to save: never opened by tar */
 		return 0;
+	bytes = tsize_data(w->v, i, st);
 	if (st->st_nlink <= 1) {
-		w->bytes += (uint64_t)st->st_size;
+		w->bytes += bytes;
 		w->files++;
 		return 0;
 	}
@@ -1157,8 +1206,7 @@ static int tsize_file(struct tsize *w, const struct stat *st)
 		w->links = n;
 		w->cap = w->cap * 2 + 64;
 	}
-	w->links[w->nlinks++] = (struct tlink){ st->st_ino,
-						(uint64_t)st->st_size };
+	w->links[w->nlinks++] = (struct tlink){ st->st_ino, bytes };
 	return 0;
 }
 
@@ -1209,7 +1257,7 @@ static int tsize_entry(struct tsize *w, struct ino *dir,
 		return rc;
 	rc = view_tstat(v, i, &st);
 	if (rc == 0 && S_ISREG(st.st_mode))
-		rc = tsize_file(w, &st);
+		rc = tsize_file(w, i, &st);
 	else if (rc == 0 && S_ISDIR(st.st_mode))
 		rc = tsize_dir(w, i, depth + 1);
 	ino_forget(v->itab, i, 1);

@@ -32,11 +32,12 @@ struct rcur_iv {
  *      cannot be recorded for lack of memory merely stays unsaved.)
  *   3. A block is covered when it lies whole inside one range (the bytes
  *      of its last block past size need none); it was counted
- *      (cobj_note_served) when it became covered.
+ *      (cobj_note_served) when it became covered, if it held T data:
+ *      progress counts the data of sparse files, not their holes.
  *   4. swept is 0, a multiple of bs or size, and at most the window limit
  *      of hi.  Every covered block ending at or below swept has been
  *      marked saved, unless missed is set (several views were mounted
- *      then); every hole at T below swept is in iv.
+ *      then); every hole at T below swept with a range before it is in iv.
  * Lock notes: lock protects the fields below it.  It is taken before the
  * entry's lock (cobj_mark_saved) and never held across cobj_read(): reads
  * through one handle run in parallel, only their bookkeeping is serialised.
@@ -47,6 +48,7 @@ struct rcur {
 	struct cobj *c;			/* immutable; a view_open reference */
 	int fd;				/* immutable; the caller's */
 	uint64_t size, bs;		/* immutable: T size, block size */
+	bool dense;			/* immutable: no hole at T */
 	pthread_mutex_t lock;
 	struct rcur_iv *iv;
 	size_t niv, cap;
@@ -149,11 +151,31 @@ static void rcur_mark(struct rcur *r, uint64_t first, uint64_t last)
 		r->missed = true;
 }
 
-/* Record [a, e) as covered: count the blocks it completes, and save at
- * once those the window has already passed (invariants 3 and 4). */
-static void rcur_cover(struct rcur *r, uint64_t a, uint64_t e)
+/* Count the covered blocks [f, l] that held T data; [ha, he) (empty if
+ * not known) was all hole at T: only its edge blocks are looked up. */
+static void rcur_count(struct rcur *r, uint64_t f, uint64_t l, uint64_t ha,
+		       uint64_t he)
 {
-	uint64_t f, l, below;
+	uint64_t in_f = 1, in_l = 0;
+
+	whole_blocks(r, ha, he, &in_f, &in_l);
+	for (uint64_t b = f; b <= l; b++) {
+		uint64_t s = b * r->bs, e = min_u64(s + r->bs, r->size);
+
+		if (!r->dense && b >= in_f && b <= in_l)
+			b = in_l;
+		else if (r->dense ||
+			 cobj_data_before(r->t, r->c, r->fd, s, e) < e)
+			cobj_note_served(r->t, r->c, b);
+	}
+}
+
+/* Record [a, e) as covered (all hole at T if hole): count the blocks it
+ * completes, and save at once those the window has already passed
+ * (invariants 3 and 4). */
+static void rcur_cover(struct rcur *r, uint64_t a, uint64_t e, bool hole)
+{
+	uint64_t f, l, below, ha = hole ? a : 0, he = hole ? e : 0;
 	size_t i;
 
 	if (iv_add(r, a, e, &i) < 0)
@@ -163,8 +185,7 @@ static void rcur_cover(struct rcur *r, uint64_t a, uint64_t e)
 					  r->size));
 	if (!whole_blocks(r, a, e, &f, &l))
 		return;
-	for (uint64_t b = f; b <= l; b++)
-		cobj_note_served(r->t, r->c, b);
+	rcur_count(r, f, l, ha, he);
 	below = blocks_below(r, r->swept);
 	if (f < below)
 		rcur_mark(r, f, min_u64(l, below - 1));
@@ -194,7 +215,7 @@ static void rcur_pass_holes(struct rcur *r, uint64_t a, uint64_t e)
 		hole_end = i ? cobj_data_before(r->t, r->c, r->fd, pos, gap_end)
 			     : pos;
 		if (hole_end > pos)
-			rcur_cover(r, pos, hole_end);
+			rcur_cover(r, pos, hole_end, true);
 		pos = gap_end;
 	}
 }
@@ -237,6 +258,7 @@ int rcur_open(struct ckpt *ck, struct cobj *c, int live_fd,
 	r->fd = live_fd;
 	r->size = (uint64_t)cobj_stat(c)->st_size;
 	r->bs = cobj_block_size(r->t);
+	r->dense = (uint64_t)cobj_stat(c)->st_blocks * 512 >= r->size;
 	pthread_mutex_init(&r->lock, NULL);
 	cobj_view_open(c);
 	*out = r;
@@ -255,7 +277,7 @@ ssize_t rcur_read(struct rcur *r, void *buf, size_t len, uint64_t off)
 						    : off + (uint64_t)n;
 	pthread_mutex_lock(&r->lock);
 	if (n > 0)
-		rcur_cover(r, off, off + (uint64_t)n);
+		rcur_cover(r, off, off + (uint64_t)n, false);
 	r->hi = max_u64(r->hi, reached);
 	rcur_sweep(r);
 	pthread_mutex_unlock(&r->lock);
@@ -268,7 +290,7 @@ void rcur_seek_data(struct rcur *r, uint64_t off, uint64_t data)
 	if (off >= data)
 		return;
 	pthread_mutex_lock(&r->lock);
-	rcur_cover(r, off, data);
+	rcur_cover(r, off, data, true);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -290,7 +312,8 @@ bool rcur_close(struct rcur *r)
 
 	pthread_mutex_lock(&r->lock);
 	if (rcur_sole(r)) {
-		rcur_pass_holes(r, r->swept, r->hi);
+		/* a gap below swept may have got a range before it since */
+		rcur_pass_holes(r, 0, r->hi);
 		rcur_mark_covered(r, r->missed ? 0 : r->swept, r->size);
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -517,6 +517,25 @@ Test(rcur, sparse_seek_data_over_holes, .init = setup, .fini = teardown)
 	file_free(&f);
 }
 
+/* Progress counts a sparse file's data: blocks that held data at T. */
+Test(rcur, sparse_counts_its_data, .init = setup, .fini = teardown)
+{
+	struct file f;
+	struct snap s;
+	struct rcur *r;
+
+	sparse_file(&f);
+	take(&s, &f, 0);
+	r = open_cur(&s, &f);
+	read_forward(r, &f, 0, 5 * MIB, 10 * KIB);	/* holes read */
+	read_extents(&s, &f, r);			/* holes seeked over */
+	cr_assert(rcur_close(r));
+	cr_assert_eq(stats(&s).saved_bytes, 6 * BS, "saved %lu",
+		     (unsigned long)stats(&s).saved_bytes);
+	drop(&s);
+	file_free(&f);
+}
+
 Test(rcur, sparse_holes_passed, .init = setup, .fini = teardown)
 {
 	struct file f;
@@ -535,6 +554,27 @@ Test(rcur, sparse_holes_passed, .init = setup, .fini = teardown)
 	cr_assert(write_kept(&s, &f, 16 * MIB / BS),
 		  "the tail hole was not passed yet");
 	rd(r, &f, f.size, 4096);	/* a read at EOF passes it */
+	cr_assert(rcur_close(r));
+	drop(&s);
+	file_free(&f);
+}
+
+/* The end first, then the data by offsets: the holes between the data are
+ * passed once read on both sides, though the window went past them first. */
+Test(rcur, sparse_end_first_then_data, .init = setup, .fini = teardown)
+{
+	struct file f;
+	struct snap s;
+	struct rcur *r;
+
+	sparse_file(&f);
+	take(&s, &f, 0);
+	r = open_cur(&s, &f);
+	rd(r, &f, f.size - 4096, 4096);
+	for (size_t k = 0; k < 3; k++)
+		read_forward(r, &f, sparse_ext[2 * k] / 4096 * 4096,
+			     (sparse_ext[2 * k] + sparse_ext[2 * k + 1] +
+			      4095) / 4096 * 4096, 10 * KIB);
 	cr_assert(rcur_close(r));
 	drop(&s);
 	file_free(&f);
