@@ -584,8 +584,9 @@ bench_store_peak() {
 	say "  retain saved, tar's 10 KiB reads: peak $5 of $6 captured"
 	row "store peak, retain saved/all" "$3" "$1" bytes time 0.5
 	row "store peak / captured, saved" "$2" "$1" bytes time 1
-	# a reader whose requests split capture blocks saves as well as dd
-	row "store peak, tar 10K/dd 1M" "$1" "$5" bytes time 1.5
+	# a reader whose requests split capture blocks saves as dd does; the
+	# peak also follows the reader's speed (tar is slower), so no target
+	row "store peak, tar 10K/dd 1M" "$1" "$5" bytes time -
 }
 
 # Undo the btrfs anchor's mount and loop device (also from the EXIT trap).
