@@ -9,7 +9,8 @@
  *     block, in any order and of any size, add up; a block's bytes past
  *     the T size need no reading;
  *   - a hole at T is covered once the reader seeks over it with SEEK_DATA
- *     (rcur_seek_data) or passes it (reads something beyond it);
+ *     (rcur_seek_data) or passes it (reads on both sides of it);
+ *   - progress (cobj_note_served) counts the blocks that held data at T;
  *   - while several views of the checkpoint are mounted nothing counts as
  *     saved: another view may still need it;
  *   - the file is released when every block of its T image is saved and no
