@@ -30,10 +30,10 @@
 #include "fs/view.h"
 #include "snapshot/events.h"
 #include "snapshot/nscap.h"
+#include "snapshot/rcur.h"
 
 #define VIEW_FD_CACHE 1024
 #define VIEW_TIMEOUT 86400.0	/* a view never changes */
-#define VIEW_SAVE_WINDOW (8u << 20)	/* behind the reader: saved */
 #define XATTR_MAX 65536
 
 struct view {
@@ -57,17 +57,12 @@ struct views {
 	atomic_bool stopping;		/* the walks must end */
 };
 
-/* An open file of a view. */
+/* An open file of a view: its reader cursor owns the saved rule. */
 struct vfile {
-	pthread_mutex_t lock;		/* the fields below */
-	struct cobj *c;			/* holds a cobj_view_open() */
+	struct cobj *c;			/* immutable */
+	struct rcur *cur;		/* immutable; reads c through fd */
 	int fd;				/* readable live descriptor or -1 */
-	uint64_t nblocks;
-	uint64_t hi;			/* highest offset served */
-	uint64_t saved_upto;		/* blocks below: marked saved */
-	uint32_t *covered;		/* per block: bytes served from its
-					 * start without a gap */
-	bool gone_said;			/* lock: view_read() told of EIO */
+	atomic_bool gone_said;		/* view_read() told of EIO */
 };
 
 struct vdir {
@@ -398,26 +393,19 @@ static int vfile_attach(struct view *v, struct ino *i, struct vfile *f)
 static int view_do_open(struct view *v, struct ino *i, struct vfile **out)
 {
 	struct vfile *f = calloc(1, sizeof(*f));
-	unsigned bs = cobj_block_size(v->objs);
 	int rc;
 
 	if (!f)
 		return -ENOMEM;
 	rc = vfile_attach(v, i, f);
-	if (rc == 0) {
-		f->nblocks = ((uint64_t)cobj_stat(f->c)->st_size + bs - 1) / bs;
-		f->covered = calloc(f->nblocks ? f->nblocks : 1,
-				    sizeof(*f->covered));
-		rc = f->covered ? 0 : -ENOMEM;
-	}
+	if (rc == 0)
+		rc = rcur_open(v->ck, f->c, f->fd, &f->cur);
 	if (rc < 0) {
 		if (f->fd >= 0)
 			close(f->fd);
 		free(f);
 		return rc;
 	}
-	pthread_mutex_init(&f->lock, NULL);
-	cobj_view_open(f->c);
 	*out = f;
 	return 0;
 }
@@ -441,70 +429,10 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* T bytes of block b of f's file. */
-static uint64_t vfile_block_len(struct view *v, struct vfile *f, uint64_t b)
-{
-	uint64_t bs = cobj_block_size(v->objs);
-	uint64_t size = (uint64_t)cobj_stat(f->c)->st_size;
-
-	return size - b * bs < bs ? size - b * bs : bs;
-}
-
-/*
- * Block b has been served whole (up to the T size) through f, and no
- * other view of the checkpoint may still need it: while several views are
- * mounted, nothing counts as saved (they share the checkpoint).
- */
-static bool vfile_block_served(struct view *v, struct vfile *f, uint64_t b)
-{
-	return f->covered[b] >= vfile_block_len(v, f, b) &&
-	       ckpt_view_count(v->ck) == 1;
-}
-
-/*
- * Record what was served; blocks served whole that the reader has moved
- * well past are saved (DESIGN.md 4): the window keeps readahead and
- * page-cache re-reads safe.  A block read only in part is never saved.
- */
-static void vfile_served_locked(struct view *v, struct vfile *f, uint64_t off,
-				size_t n)
-{
-	unsigned bs = cobj_block_size(v->objs);
-	uint64_t end = off + n, limit;
-
-	for (uint64_t b = off / bs; n && b <= (end - 1) / bs &&
-				    b < f->nblocks; b++) {
-		uint64_t start = b * bs;
-		uint64_t from = off > start ? off - start : 0;
-		uint64_t to = end - start < bs ? end - start : bs;
-
-		/* extends the gap-free prefix only if it starts inside it */
-		if (from <= f->covered[b] && to > f->covered[b]) {
-			f->covered[b] = (uint32_t)to;
-			if (to >= vfile_block_len(v, f, b))
-				cobj_note_served(v->objs, f->c, b);
-		}
-	}
-	if (end > f->hi)
-		f->hi = end;
-	limit = f->hi > VIEW_SAVE_WINDOW ? f->hi - VIEW_SAVE_WINDOW : 0;
-	for (; (f->saved_upto + 1) * bs <= limit && f->saved_upto < f->nblocks;
-	     f->saved_upto++)
-		if (vfile_block_served(v, f, f->saved_upto))
-			cobj_mark_saved(v->objs, f->c, f->saved_upto,
-					f->saved_upto);
-}
-
 /* Every open file whose read fails because the checkpoint went says so. */
 static void view_read_gone(struct view *v, struct vfile *f, struct ino *i)
 {
-	bool said;
-
-	pthread_mutex_lock(&f->lock);
-	said = f->gone_said;
-	f->gone_said = true;
-	pthread_mutex_unlock(&f->lock);
-	if (!said)
+	if (!atomic_exchange(&f->gone_said, true))
 		view_say_gone(v, i);
 }
 
@@ -518,20 +446,16 @@ static void view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (!buf)
 		return reply_rc(req, -ENOMEM);
-	n = ckpt_usable(v->ck) ? cobj_read(v->objs, f->c, f->fd, buf, size,
-					   (uint64_t)off) : -EIO;
+	n = ckpt_usable(v->ck) ? rcur_read(f->cur, buf, size, (uint64_t)off)
+			       : -EIO;
 	if (n == -EIO && ckpt_usable(v->ck))
 		view_integrity(v, view_ino(v, ino), "T data cannot be served");
 	else if (n == -EIO)
 		view_read_gone(v, f, view_ino(v, ino));
-	if (n >= 0) {
-		pthread_mutex_lock(&f->lock);
-		vfile_served_locked(v, f, (uint64_t)off, (size_t)n);
-		pthread_mutex_unlock(&f->lock);
+	if (n >= 0)
 		fuse_reply_buf(req, buf, (size_t)n);
-	} else {
+	else
 		reply_rc(req, (int)n);
-	}
 	free(buf);
 }
 
@@ -552,6 +476,10 @@ static void view_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		view_integrity(v, view_ino(v, ino), "T layout cannot be served");
 	else if (r == -EIO)
 		r = view_gone(v, view_ino(v, ino));
+	/* a seek over a hole passes it (the cursor saves it) */
+	if (whence == SEEK_DATA && (r >= 0 || r == -ENXIO))
+		rcur_seek_data(f->cur, (uint64_t)off, r >= 0 ? (uint64_t)r
+							     : UINT64_MAX);
 	if (r < 0)
 		return reply_rc(req, (int)r);
 	fuse_reply_lseek(req, r);
@@ -563,18 +491,12 @@ static void view_release(fuse_req_t req, fuse_ino_t ino,
 	struct view *v = view_of(req);
 	struct vfile *f = (struct vfile *)(uintptr_t)fi->fh;
 
-	/* everything read through a closed handle is saved */
-	for (uint64_t b = f->saved_upto; b < f->nblocks; b++)
-		if (vfile_block_served(v, f, b))
-			cobj_mark_saved(v->objs, f->c, b, b);
-	if (cobj_view_close(v->objs, f->c))
+	if (rcur_close(f->cur))
 		events_emit(v->live->events, "file-released",
 			    "\"name\":\"%s\",\"inode\":%lu", ckpt_name(v->ck),
 			    (unsigned long)cobj_stat(f->c)->st_ino);
 	if (f->fd >= 0)
 		close(f->fd);
-	pthread_mutex_destroy(&f->lock);
-	free(f->covered);
 	free(f);
 	fuse_reply_err(req, 0);
 }
@@ -1097,12 +1019,14 @@ bool views_free(struct views *vs)
 /*
  * T size: a low-priority walk, started after T, of the T namespace exactly
  * as a view shows it (a view without a FUSE session, using the view's own
- * lookup, listing and validated attributes), adding up the T sizes of
- * regular files, each inode once.  Taking the checkpoint walks nothing
- * (G7).  The walk holds one descriptor per cached inode of its own small
- * table (TSIZE_FDS) plus the directory it reads; it ends early when the
- * checkpoint is no longer usable or the live tree goes away.  It starts a
- * moment after T (TSIZE_GRACE_MS): the writers the drain held all resume
+ * lookup, listing and validated attributes), adding up the T data of
+ * non-empty regular files (what a save can read: the sizes, or for sparse
+ * files the blocks holding data), each inode once.  Taking the checkpoint
+ * walks nothing (G7).  The walk holds one descriptor per cached inode of
+ * its own small table (TSIZE_FDS) plus the directory it reads and the file
+ * whose holes it looks up; it ends early when the checkpoint is no longer
+ * usable or the live tree goes away.  It starts a moment after T
+ * (TSIZE_GRACE_MS): the writers the drain held all resume
  * at T and take their first captures then; the walk lets that burst pass.
  */
 #define TSIZE_FDS 32
@@ -1126,12 +1050,61 @@ static bool tsize_stopped(struct tsize *w)
 	return atomic_load(&w->v->vs->stopping) || !ckpt_usable(w->v->ck);
 }
 
-static int tsize_file(struct tsize *w, const struct stat *st)
+/* The capture blocks of c (or of live fd, if c is NULL) that held data at
+ * T, in bytes: each block with data counts whole, as rcur counts it saved. */
+static uint64_t tsize_blocks(struct view *v, struct cobj *c, int fd,
+			     uint64_t size)
 {
+	uint64_t bs = cobj_block_size(v->objs), n = 0, pos = 0;
+	off_t d;
+
+	while (pos < size) {
+		d = c ? cobj_seek(v->objs, c, fd, pos, true)
+		      : lseek(fd, (off_t)pos, SEEK_DATA);
+		if (d < 0 || (uint64_t)d >= size)
+			break;
+		pos = ((uint64_t)d / bs + 1) * bs;
+		n += (pos < size ? pos : size) - (pos - bs);
+	}
+	return n;
+}
+
+/* Bytes of T data of regular file i (T attributes st): its size, or for a
+ * sparse file the blocks that held data.  Live answers are validated
+ * (rule 3): if an entry appeared meanwhile, it answers instead. */
+static uint64_t tsize_data(struct view *v, struct ino *i,
+			   const struct stat *st)
+{
+	uint64_t size = (uint64_t)st->st_size, n = size;
+	struct cobj *c = view_cobj(v, i);
+	int pfd, fd = -1;
+
+	if ((uint64_t)st->st_blocks * 512 >= size)
+		return size;
+	pfd = ino_fd_get(v->itab, i);
+	if (pfd >= 0) {
+		fd = open_readable(pfd);
+		ino_fd_put(v->itab, i);
+	}
+	if (fd >= 0 || c)
+		n = tsize_blocks(v, c, fd, size);
+	if (!c && fd >= 0 && (c = view_cobj(v, i)))
+		n = tsize_blocks(v, c, fd, size);
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+static int tsize_file(struct tsize *w, struct ino *i, const struct stat *st)
+{
+	uint64_t bytes;
 	struct tlink *n;
 
+	if (!st->st_size)	/* nothing to save: never opened by tar */
+		return 0;
+	bytes = tsize_data(w->v, i, st);
 	if (st->st_nlink <= 1) {
-		w->bytes += (uint64_t)st->st_size;
+		w->bytes += bytes;
 		w->files++;
 		return 0;
 	}
@@ -1142,8 +1115,7 @@ static int tsize_file(struct tsize *w, const struct stat *st)
 		w->links = n;
 		w->cap = w->cap * 2 + 64;
 	}
-	w->links[w->nlinks++] = (struct tlink){ st->st_ino,
-						(uint64_t)st->st_size };
+	w->links[w->nlinks++] = (struct tlink){ st->st_ino, bytes };
 	return 0;
 }
 
@@ -1182,7 +1154,7 @@ static int tsize_entry(struct tsize *w, struct ino *dir,
 		return rc;
 	rc = view_tstat(v, i, &st);
 	if (rc == 0 && S_ISREG(st.st_mode))
-		rc = tsize_file(w, &st);
+		rc = tsize_file(w, i, &st);
 	else if (rc == 0 && S_ISDIR(st.st_mode))
 		rc = tsize_dir(w, i, depth + 1);
 	ino_forget(v->itab, i, 1);

@@ -920,17 +920,14 @@ static int64_t seek_live(int fd, uint64_t pos, uint64_t lim, bool want_data)
  * layout, and the records for the blocks that do not (c->unlive), so the
  * cost follows the extents and the captured blocks, not the size.  Live
  * answers are validated (rule 3): a block captured meanwhile means again.
+ * Looks no further than lim (at most the T size): lim if nothing was found.
  */
-off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
-		uint64_t off, bool want_data)
+static int64_t seek_upto(struct cobj_table *t, struct cobj *c, int live_fd,
+			 uint64_t off, uint64_t lim, bool want_data)
 {
-	uint64_t size = (uint64_t)c->st.st_size, pos = off;
+	uint64_t pos = off;
 
-	if (!S_ISREG(c->st.st_mode))
-		return -EINVAL;
-	if (off >= size)
-		return -ENXIO;
-	while (pos < size) {
+	while (pos < lim) {
 		uint64_t b = pos / t->bs, nb, end;
 		int64_t r;
 
@@ -938,7 +935,7 @@ off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 			return -EIO;
 		nb = bidx_next(c->unlive, b);
 		end = nb == b ? b + 1 : nb;
-		end = end > size / t->bs ? size : end * t->bs;
+		end = end > lim / t->bs ? lim : end * t->bs;
 		if (nb == b) {
 			r = seek_recorded(t, c, b, pos, end, want_data);
 		} else {
@@ -948,10 +945,40 @@ off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 				continue;
 		}
 		if (r < 0 || (uint64_t)r < end)
-			return (off_t)r;
+			return r;
 		pos = end;
 	}
-	return want_data ? -ENXIO : (off_t)size;
+	return (int64_t)lim;
+}
+
+off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
+		uint64_t off, bool want_data)
+{
+	uint64_t size = (uint64_t)c->st.st_size;
+	int64_t r;
+
+	if (!S_ISREG(c->st.st_mode))
+		return -EINVAL;
+	if (off >= size)
+		return -ENXIO;
+	r = seek_upto(t, c, live_fd, off, size, want_data);
+	if (r == (int64_t)size && want_data)
+		return -ENXIO;
+	return (off_t)r;
+}
+
+uint64_t cobj_data_before(struct cobj_table *t, struct cobj *c, int live_fd,
+			  uint64_t off, uint64_t end)
+{
+	int64_t r;
+
+	if (end > (uint64_t)c->st.st_size)
+		end = (uint64_t)c->st.st_size;
+	if (!S_ISREG(c->st.st_mode) || off >= end)
+		return end > off ? end : off;
+	r = seek_upto(t, c, live_fd, off, end, true);
+	/* a layout that cannot be told is no hole: it is not passed */
+	return r < 0 ? off : (uint64_t)r;
 }
 
 /* Entry locked: free what a released object no longer needs. */
@@ -963,7 +990,9 @@ static bool try_release_locked(struct cobj_table *t, struct cobj *c)
 	free(c->bref);
 	c->bref = NULL;
 	set_flag(c, COBJ_RELEASED);
-	atomic_fetch_add(&t->released, 1);
+	/* an empty file had nothing to save: the T size walk skips it too */
+	if (c->nblocks)
+		atomic_fetch_add(&t->released, 1);
 	return true;
 }
 

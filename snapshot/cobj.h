@@ -168,6 +168,13 @@ ssize_t cobj_read(struct cobj_table *t, struct cobj *c, int live_fd,
 off_t cobj_seek(struct cobj_table *t, struct cobj *c, int live_fd,
 		uint64_t off, bool want_data);
 
+/*
+ * The first T data in [off, end) of c, or end (at most the T size) if
+ * [off, end) was all hole at T: SEEK_DATA that looks no further than end.
+ */
+uint64_t cobj_data_before(struct cobj_table *t, struct cobj *c, int live_fd,
+			  uint64_t off, uint64_t end);
+
 /* Mark blocks [first, last] of c saved (served and moved past). */
 void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
 		     uint64_t last);
@@ -187,7 +194,7 @@ unsigned cobj_block_size(const struct cobj_table *t);
 
 struct cobj_stats {
 	uint64_t objects;	/* entries */
-	uint64_t released;	/* entries released */
+	uint64_t released;	/* entries of non-empty files released */
 	uint64_t captured_blocks;
 	uint64_t captured_bytes;	/* raw bytes of captured blocks */
 	uint64_t saved_blocks;

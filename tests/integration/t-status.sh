@@ -66,7 +66,7 @@ seen, total, files = set(), 0, 0
 for dp, _, fs in os.walk(sys.argv[1]):
     for f in fs:
         st = os.lstat(os.path.join(dp, f))
-        if os.path.isfile(os.path.join(dp, f)) and not os.path.islink(os.path.join(dp, f)) and st.st_ino not in seen:
+        if os.path.isfile(os.path.join(dp, f)) and not os.path.islink(os.path.join(dp, f)) and st.st_size and st.st_ino not in seen:
             seen.add(st.st_ino); total += st.st_size; files += 1
 print(total, files)
 EOF
