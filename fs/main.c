@@ -387,7 +387,43 @@ static void clean_stale(struct main_vals *v)
 			"store in '%s': %s\n", v->store, strerror(-rc));
 }
 
-/* The checkpoint engine: events, store, views. */
+/* Why a file under a directory others may write was refused. */
+static const char *refused_why(int rc)
+{
+	if (rc == -EPERM)
+		return "not a regular file owned by the daemon's user";
+	if (rc == -ELOOP)
+		return "a symlink";
+	return strerror(-rc);
+}
+
+/*
+ * The events and history files, before the mount: a file planted by
+ * someone else fails the mount with a message to whoever mounts.
+ */
+static int open_files(const struct main_opts *o, const struct main_vals *v,
+		      const char *backing, struct fs_ctx *ctx)
+{
+	int rc = events_open(o->events, &ctx->events);
+
+	if (rc < 0)
+		return fail("cannot open events file '%s': %s", o->events,
+			    refused_why(rc));
+	rc = hist_open(v->store, backing, v->keep_days, time(NULL), &ctx->hist);
+	if (rc < 0) {
+		events_close(ctx->events);
+		ctx->events = NULL;
+		if (rc == -EPERM || rc == -ELOOP)
+			return fail("cannot open the checkpoint history in "
+				    "'%s': its history or lock file is %s",
+				    v->store, refused_why(rc));
+		return fail("cannot open the checkpoint history in '%s': %s",
+			    v->store, strerror(-rc));
+	}
+	return 0;
+}
+
+/* The checkpoint engine: store, views. */
 static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 			const char *backing, struct fs_ctx *ctx)
 {
@@ -401,16 +437,7 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 							     1e9) };
 	int rc;
 
-	rc = events_open(o->events, &ctx->events);
-	if (rc < 0)
-		return fail("cannot open events file '%s': %s", o->events,
-			    strerror(-rc));
 	co.events = ctx->events;
-	rc = hist_open(v->store, backing, v->keep_days, time(NULL), &ctx->hist);
-	if (rc < 0)
-		fprintf(stderr, "swafs: warning: no checkpoint history in '%s': "
-			"%s\n", v->store, rc == -EPERM ? "its history file is "
-			"not a regular file of ours" : strerror(-rc));
 	co.hist = ctx->hist;
 	co.on_reached = views_on_reached;
 	co.on_reached_arg = ctx;
@@ -676,6 +703,11 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	clean_stale(&vals);
+	if (open_files(&o, &vals, backing, &ctx) < 0) {
+		ino_table_free(ctx.itab);
+		rc = 1;
+		goto out;
+	}
 	rc = run_session(&args, &co, &ctx, mnt, backing, &o, &vals);
 	if (teardown_engine(&ctx))
 		ino_table_free(ctx.itab);

@@ -1,0 +1,52 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # variables set here are used by the tests
+# Helpers for the tests of local attacks (issue 17): two real test users
+# made for the test with useradd and removed at exit, and ways to run
+# commands as them or as nobody.  Source it instead of ckpt-lib.sh.
+# shellcheck source=ckpt-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ckpt-lib.sh"
+
+SYSPY=/usr/bin/python3	# other uids cannot reach root's python shims
+_SEC_USERS=()
+
+# sec_user NAME: create user NAME (no home, no login), removed at exit
+sec_user() {
+	useradd --system --no-create-home --user-group --shell /usr/sbin/nologin "$1" ||
+		fail "cannot create test user $1"
+	_SEC_USERS+=("$1")
+}
+
+# as UID CMD...: run CMD as UID (its own group, no others)
+as() {
+	local uid=$1
+	shift
+	setpriv --reuid="$uid" --regid="$(id -g "$uid" 2>/dev/null || echo "$uid")" \
+		--clear-groups "$@"
+}
+
+# as_bg UID CMD...: as, in the background, killed at exit (before the users
+# go away: a user with processes cannot be removed); its pid in SEC_PID
+as_bg() {
+	local uid=$1
+	shift
+	setpriv --reuid="$uid" --regid="$(id -g "$uid" 2>/dev/null || echo "$uid")" \
+		--clear-groups "$@" &
+	SEC_PID=$!
+	ckpt_helper "$SEC_PID"
+}
+
+# helpers first: a user with processes cannot be removed
+_sec_cleanup() {
+	local rc=$? p u
+	set +e
+	for p in "${_CKPT_HELPERS[@]}"; do stop_helper "$p"; done
+	for u in "${_SEC_USERS[@]}"; do userdel "$u" 2>/dev/null; done
+	_ckpt_ret "$rc"
+	_ckpt_cleanup
+}
+trap _sec_cleanup EXIT
+
+TU1=swafs-ta$$ TU2=swafs-tb$$
+sec_user "$TU1"
+sec_user "$TU2"
+TU1_UID=$(id -u "$TU1") TU2_UID=$(id -u "$TU2")
