@@ -22,6 +22,7 @@
 
 #include "fs/ctl.h"
 #include "fs/ctx.h"
+#include "fs/fdcap.h"
 #include "fs/live.h"
 #include "fs/locks.h"
 #include "fs/view.h"
@@ -40,6 +41,7 @@ struct main_opts {
 	char *mountpoint;	/* second, kept for fuse_parse_cmdline */
 	char *timeout;		/* -o timeout=SECS */
 	char *fd_cache;		/* -o fd_cache=N */
+	char *user_opens;	/* -o user_opens=N */
 	char *block_size;	/* -o block_size=SIZE */
 	char *store;		/* -o store=DIR */
 	char *store_mem;	/* -o store_mem=SIZE */
@@ -63,6 +65,7 @@ enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERM, KEY_FSNAME };
 static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("timeout=%s", timeout),
 	MAIN_OPT("fd_cache=%s", fd_cache),
+	MAIN_OPT("user_opens=%s", user_opens),
 	MAIN_OPT("block_size=%s", block_size),
 	MAIN_OPT("store=%s", store),
 	MAIN_OPT("store_mem=%s", store_mem),
@@ -108,6 +111,11 @@ static void usage(FILE *f)
 "  -o fd_cache=N          open descriptors kept for looked-up objects\n"
 "                         (default: 8192 or a quarter of the open-file\n"
 "                         limit; shrinks when open files need room)\n"
+"  -o user_opens=N        files and directories one user other than root\n"
+"                         and the mount's owner may hold open in the live\n"
+"                         tree (default: an eighth of the open-file limit);\n"
+"                         all such users together get at most half the\n"
+"                         limit, the rest stays for root and the owner\n"
 "  -o block_size=SIZE     capture unit of checkpoints, 4K..1M, a power\n"
 "                         of two (default 64K)\n"
 "  -o store=DIR           where pre-images spill to disk (default\n"
@@ -257,6 +265,8 @@ static void unescape_octal(char *s)
 /* Option values after parsing. */
 struct main_vals {
 	unsigned fd_cache;
+	unsigned user_opens;	/* per uid but root and the owner */
+	unsigned open_pool;	/* for all of those uids together */
 	unsigned block_size;
 	uint64_t store_mem;
 	uint64_t store_max;
@@ -299,6 +309,30 @@ static int parse_sizes(const struct main_opts *o, struct main_vals *v)
 	return 0;
 }
 
+/*
+ * Half the descriptor limit is a pool for the opens of users other than
+ * root and the owner, each of them held to user_opens of it (fs/fdcap.h).
+ */
+static int parse_user_opens(const struct main_opts *o, const struct rlimit *rl,
+			    struct main_vals *v)
+{
+	rlim_t lim = rl->rlim_cur < (1u << 30) ? rl->rlim_cur : 1u << 30;
+	uint64_t n;
+
+	v->open_pool = lim / 2 > 1 ? (unsigned)(lim / 2) : 1;
+	v->user_opens = lim / 8 > 64 ? (unsigned)(lim / 8) : 64;
+	if (v->user_opens > v->open_pool)
+		v->user_opens = v->open_pool;
+	if (!o->user_opens)
+		return 0;
+	if (parse_u64(o->user_opens, 1, v->open_pool, &n))
+		return fail("invalid option 'user_opens=%s': want a number from "
+			    "1 to %u (half the open-file limit)", o->user_opens,
+			    v->open_pool);
+	v->user_opens = (unsigned)n;
+	return 0;
+}
+
 static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 			struct main_vals *v)
 {
@@ -328,6 +362,8 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 				    o->fd_cache, "want a number from 16 to 1000000");
 		v->fd_cache = (unsigned)n;
 	}
+	if (parse_user_opens(o, &rl, v) < 0)
+		return -1;
 	v->store = o->store ? o->store : geteuid() == 0 ? "/var/lib/swafs"
 							: "/tmp";
 	v->on_full = CKPT_FULL_INVALIDATE;
@@ -616,7 +652,7 @@ out_destroy:
 
 static void free_opts(struct main_opts *o)
 {
-	char **strs[] = { &o->backing, &o->timeout, &o->fd_cache,
+	char **strs[] = { &o->backing, &o->timeout, &o->fd_cache, &o->user_opens,
 			  &o->block_size, &o->store, &o->store_mem,
 			  &o->store_max, &o->events, &o->on_full,
 			  &o->keep_days, &o->boundary_report,
@@ -645,6 +681,11 @@ static int setup_live(const struct main_opts *o, const struct main_vals *v,
 			"not root?): one open descriptor per cached object\n",
 			backing);
 	ctx->owner = getuid();
+	rc = fdcap_create(v->user_opens, v->open_pool, ctx->owner, &ctx->fdcap);
+	if (rc < 0) {
+		ino_table_free(ctx->itab);
+		return fail("cannot set up open-file shares: %s", strerror(-rc));
+	}
 	ctx->flush = backing_needs_flush(ino_table_root_fd(ctx->itab));
 	ctx->allow_other = o->allow_other;
 	clock_gettime(CLOCK_REALTIME, &ctx->mounted);
@@ -714,6 +755,7 @@ int main(int argc, char *argv[])
 out:
 	if (root_fd >= 0)
 		close(root_fd);
+	fdcap_free(ctx.fdcap);
 	free(co.mountpoint);
 	free_opts(&o);
 	fuse_opt_free_args(&args);

@@ -35,6 +35,18 @@ as_bg() {
 	ckpt_helper "$SEC_PID"
 }
 
+# $SWAFS_NOBODY: the daemon with real uid 65534 and effective uid 0, so
+# its mount is owned by uid 65534 (/dev/fuse is 0600 here: see t-security)
+SWAFS_NOBODY=$WORK/swafs-nobody
+cat >"$SWAFS_NOBODY" <<EOF
+#!/bin/sh
+exec "$SYSPY" -c 'import os, sys
+os.setresgid($NOBODY_GID, 0, 0)
+os.setresuid($NOBODY_UID, 0, 0)
+os.execv(sys.argv[1], sys.argv[1:])' "$SWAFS" "\$@"
+EOF
+chmod 755 "$SWAFS_NOBODY"
+
 # helpers first: a user with processes cannot be removed
 _sec_cleanup() {
 	local rc=$? p u
