@@ -28,6 +28,7 @@
 
 #include "fs/live.h"
 #include "fs/view.h"
+#include "fs/vmount.h"
 #include "snapshot/events.h"
 #include "snapshot/nscap.h"
 
@@ -46,6 +47,7 @@ struct view {
 	struct fuse_session *se;
 	pthread_t thread;
 	char dir[PATH_MAX];		/* immutable: where it is mounted */
+	uint64_t mnt_id;		/* immutable: its mount, 0 if fusermount3 made it */
 	pthread_mutex_t anc_lock;
 	struct vanc *anc;		/* anc_lock: see view_scope() */
 	atomic_llong gone_said;		/* view_gone() last spoke, s */
@@ -1034,27 +1036,46 @@ static void *view_thread(void *arg)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	fuse_session_unmount(v->se);
+	if (v->mnt_id)
+		vmount_detach(v->dir, v->mnt_id);
 	ckpt_view_detach(v->ck);
 	view_unlist(v);
 	view_free(v);
 	return NULL;
 }
 
-static int view_session(struct view *v, const char *name)
+/*
+ * Mount on exactly the directory dfd (fs/vmount.h); the session is served
+ * on the descriptor handed to libfuse as /dev/fd/N, so libfuse neither
+ * mounts nor unmounts by path.  A daemon without CAP_SYS_ADMIN cannot:
+ * fusermount3 mounts for it, with its own checks of the user's directory.
+ */
+static int view_session(struct view *v, const char *name, int dfd)
 {
-	char opts[256];
+	char opts[256], fsname[80], dev[32];
 	char *argv[] = { "swafs-view", "-o", opts, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	int fd;
 
-	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=swafs:%s,"
-		 "subtype=swafs-view%s", name,
+	snprintf(fsname, sizeof(fsname), "swafs:%s", name);
+	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=%s,"
+		 "subtype=swafs-view%s", fsname,
 		 v->live->allow_other ? ",allow_other" : "");
 	v->se = fuse_session_new(&args, &view_ops, sizeof(view_ops), v);
 	fuse_opt_free_args(&args);
 	if (!v->se)
 		return -EINVAL;
-	if (fuse_session_mount(v->se, v->dir) != 0)
+	if (geteuid() != 0)
+		return fuse_session_mount(v->se, v->dir) ? -EIO : 0;
+	fd = vmount_attach(dfd, fsname, v->live->allow_other, &v->mnt_id);
+	if (fd < 0)
+		return fd;
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", fd);
+	if (fuse_session_mount(v->se, dev) != 0) {
+		vmount_detach(v->dir, v->mnt_id);
+		close(fd);
 		return -EIO;
+	}
 	return 0;
 }
 
@@ -1072,11 +1093,12 @@ static int view_table(struct fs_ctx *live, struct view *v, unsigned fds)
 	return rc;
 }
 
-static int view_setup(struct fs_ctx *live, struct view *v, const char *name)
+static int view_setup(struct fs_ctx *live, struct view *v, const char *name,
+		      int dfd)
 {
 	int rc = view_table(live, v, VIEW_FD_CACHE);
 
-	return rc < 0 ? rc : view_session(v, name);
+	return rc < 0 ? rc : view_session(v, name, dfd);
 }
 
 static bool view_busy_locked(struct views *vs, const char *dir)
@@ -1087,37 +1109,39 @@ static bool view_busy_locked(struct views *vs, const char *dir)
 	return false;
 }
 
-int view_mount(struct fs_ctx *live, const char *name, const char *dir)
+int view_mount(struct fs_ctx *live, const char *name, const char *dir,
+	       uid_t uid)
 {
 	struct views *vs = live->views;
 	struct view *v;
-	struct stat st;
-	int rc;
+	int rc, dfd;
 
+	if (strlen(dir) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	dfd = vmount_dir_open(dir, uid);
+	if (dfd < 0)
+		return dfd;
 	v = calloc(1, sizeof(*v));
-	if (!v)
+	if (!v) {
+		close(dfd);
 		return -ENOMEM;
+	}
 	v->vs = vs;
 	v->live = live;
 	pthread_mutex_init(&v->anc_lock, NULL);
-	if (!realpath(dir, v->dir) || stat(v->dir, &st) < 0) {
-		rc = -errno;
-		free(v);
-		return rc;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		free(v);
-		return -ENOTDIR;
-	}
+	strcpy(v->dir, dir);
 	v->ck = ckpt_get(live->ckpts, name);
 	if (!v->ck || !ckpt_usable(v->ck)) {
 		rc = v->ck ? -EIO : -ENOENT;
+		close(dfd);
 		view_free(v);
 		return rc;
 	}
 	v->objs = ckpt_objects(v->ck);
 	pthread_mutex_lock(&vs->lock);
-	rc = view_busy_locked(vs, v->dir) ? -EBUSY : view_setup(live, v, name);
+	rc = view_busy_locked(vs, v->dir) ? -EBUSY
+					  : view_setup(live, v, name, dfd);
+	close(dfd);
 	/* with --path the root only leads to the subtrees */
 	if (rc == 0 && !ckpt_unscoped(v->ck))
 		rc = anc_add(v, ino_root(v->itab), "");
@@ -1136,6 +1160,8 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir)
 		view_unlist(v);
 		if (v->se)
 			fuse_session_unmount(v->se);
+		if (v->mnt_id)
+			vmount_detach(v->dir, v->mnt_id);
 		view_free(v);
 	}
 	return rc;
@@ -1169,7 +1195,10 @@ bool views_free(struct views *vs)
 	atomic_store(&vs->stopping, true);
 	pthread_mutex_lock(&vs->lock);
 	for (struct view *v = vs->list; v; v = v->next)
-		umount2(v->dir, MNT_DETACH);
+		if (v->mnt_id)
+			vmount_detach(v->dir, v->mnt_id);
+		else
+			umount2(v->dir, MNT_DETACH);
 	while ((vs->list || vs->walks) &&
 	       pthread_cond_timedwait(&vs->gone, &vs->lock, &deadline) !=
 	       ETIMEDOUT)
