@@ -16,21 +16,26 @@ sec_user() {
 	_SEC_USERS+=("$1")
 }
 
-# as UID CMD...: run CMD as UID (its own group, no others)
+# as_argv UID: AS_ARGV is the command prefix that runs as UID (its own
+# group, no others), for commands that cannot run a shell function
+as_argv() {
+	AS_ARGV=(setpriv --reuid="$1" --regid="$(id -g "$1" 2>/dev/null || echo "$1")"
+		--clear-groups)
+}
+
+# as UID CMD...: run CMD as UID
 as() {
-	local uid=$1
+	as_argv "$1"
 	shift
-	setpriv --reuid="$uid" --regid="$(id -g "$uid" 2>/dev/null || echo "$uid")" \
-		--clear-groups "$@"
+	"${AS_ARGV[@]}" "$@"
 }
 
 # as_bg UID CMD...: as, in the background, killed at exit (before the users
 # go away: a user with processes cannot be removed); its pid in SEC_PID
 as_bg() {
-	local uid=$1
+	as_argv "$1"
 	shift
-	setpriv --reuid="$uid" --regid="$(id -g "$uid" 2>/dev/null || echo "$uid")" \
-		--clear-groups "$@" &
+	"${AS_ARGV[@]}" "$@" &
 	SEC_PID=$!
 	ckpt_helper "$SEC_PID"
 }
@@ -47,12 +52,26 @@ os.execv(sys.argv[1], sys.argv[1:])' "$SWAFS" "\$@"
 EOF
 chmod 755 "$SWAFS_NOBODY"
 
-# helpers first: a user with processes cannot be removed
+# sec_coord PID: a sync coordinator (no child of ours) to kill at exit
+_SEC_COORDS=()
+sec_coord() { _SEC_COORDS+=("$1"); }
+
+# helpers first: a user with processes cannot be removed; processes the
+# test users left (sync coordinators detach themselves) are the test's too
 _sec_cleanup() {
-	local rc=$? p u
+	local rc=$? p u uid
 	set +e
 	for p in "${_CKPT_HELPERS[@]}"; do stop_helper "$p"; done
-	for u in "${_SEC_USERS[@]}"; do userdel "$u" 2>/dev/null; done
+	for p in "${_SEC_COORDS[@]}"; do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" != swafs-sync ] ||
+			kill -KILL "$p" 2>/dev/null
+	done
+	for u in "${_SEC_USERS[@]}"; do
+		uid=$(id -u "$u") || continue
+		for p in $(ps -o pid= -u "$uid"); do kill -KILL "$p" 2>/dev/null; done
+		rm -rf "/tmp/swafs-sync-$uid"
+		userdel "$u" 2>/dev/null
+	done
 	_ckpt_ret "$rc"
 	_ckpt_cleanup
 }
