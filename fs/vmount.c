@@ -34,8 +34,8 @@ static bool ancestor_ok(const struct stat *st, uid_t uid)
 	return !(st->st_mode & (S_IWGRP | S_IWOTH)) || (st->st_mode & S_ISVTX);
 }
 
-/* Walk path (absolute, writable copy) from /; check each ancestor for uid
- * if check. */
+/* Walk path (canonical, writable copy) from /; check each ancestor for
+ * uid if check. */
 static int walk(char *path, bool check, uid_t uid)
 {
 	char *save = NULL, *name;
@@ -46,11 +46,8 @@ static int walk(char *path, bool check, uid_t uid)
 		return -errno;
 	for (name = strtok_r(path, "/", &save); name;
 	     name = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(name, "."))
-			continue;
-		next = !strcmp(name, "..") ? -EINVAL : 0;
-		if (next == 0 && check &&
-		    (fstat(fd, &st) < 0 || !ancestor_ok(&st, uid)))
+		next = 0;
+		if (check && (fstat(fd, &st) < 0 || !ancestor_ok(&st, uid)))
 			next = -EPERM;
 		if (next == 0)
 			next = open_below(fd, name);
@@ -62,13 +59,24 @@ static int walk(char *path, bool check, uid_t uid)
 	return fd;
 }
 
+/* One spelling per directory: views are told apart by their paths. */
+static bool canonical(const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return dir[0] == '/' && !strstr(dir, "//") && !strstr(dir, "/./") &&
+	       !strstr(dir, "/../") && (n == 1 || dir[n - 1] != '/') &&
+	       (n < 2 || strcmp(dir + n - 2, "/.")) &&
+	       (n < 3 || strcmp(dir + n - 3, "/.."));
+}
+
 int vmount_dir_open(const char *dir, uid_t uid)
 {
 	char path[PATH_MAX];
 	struct stat st;
 	int fd;
 
-	if (dir[0] != '/' || strlen(dir) >= sizeof(path))
+	if (!canonical(dir) || strlen(dir) >= sizeof(path))
 		return -EINVAL;
 	strcpy(path, dir);
 	fd = walk(path, true, uid);
@@ -166,7 +174,7 @@ void vmount_detach(const char *dir, uint64_t mnt_id)
 	uint64_t id;
 	int fd;
 
-	if (dir[0] != '/' || strlen(dir) >= sizeof(path))
+	if (!canonical(dir) || strlen(dir) >= sizeof(path))
 		return;
 	strcpy(path, dir);
 	/* the mount id, not the owners, decides */

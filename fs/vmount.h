@@ -17,7 +17,8 @@
 #include <sys/types.h>
 
 /*
- * Open dir for a view requested by uid: an absolute path without "..",
+ * Open dir for a view requested by uid: an absolute path in one spelling
+ * (no "//", ".", ".." or trailing "/": -EINVAL),
  * every component a real directory (no symlink: -ELOOP), every ancestor
  * owned by root or uid and writable by no one else unless sticky, and dir
  * itself owned by uid unless uid is root (-EPERM otherwise).  Returns an
