@@ -143,6 +143,7 @@ int vmount_attach(int dfd, const char *fsname, bool allow_other,
 		  uint64_t *mnt_id)
 {
 	int fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC), fs = -1, mfd = -1;
+	uint64_t id = 0;
 	int rc;
 
 	if (fuse_fd < 0)
@@ -152,7 +153,7 @@ int vmount_attach(int dfd, const char *fsname, bool allow_other,
 	if (rc == 0) {
 		mfd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY |
 			      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-		rc = mfd < 0 ? -errno : mount_id(mfd, mnt_id);
+		rc = mfd < 0 ? -errno : mount_id(mfd, &id);
 	}
 	if (rc == 0 && move_mount(mfd, "", dfd, "", MOVE_MOUNT_F_EMPTY_PATH |
 				  MOVE_MOUNT_T_EMPTY_PATH) < 0)
@@ -165,6 +166,7 @@ int vmount_attach(int dfd, const char *fsname, bool allow_other,
 		close(fuse_fd);
 		return rc;
 	}
+	*mnt_id = id;
 	return fuse_fd;
 }
 
