@@ -126,6 +126,10 @@ ckpt_helper $!
 wait_until 10 test -S "$UD/$G.fake.sock" || fail "no fake coordinator"
 expect_rc 1 "its coordinator runs as uid 0, not as its directory's owner (uid $TU1_UID)" \
 	"$TU1_UID" "$SWACTL" sync end "$G.fake"
+expect_rc 1 "its coordinator runs as uid 0, not as its directory's owner (uid $TU1_UID)" \
+	"$TU1_UID" "$SWACTL" checkpoint "$WORK/m1" --name fk --sync "$G.fake"
+out=$("$SWACTL" sync list 2>/dev/null) || fail "sync list: exit $?"
+[[ $out != *"$G.fake"* ]] || fail "sync list shows the fake group: $out"
 
 # ---- 4. a flood of other users' connections ----------------------------------------------
 FLOOD='
