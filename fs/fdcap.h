@@ -1,8 +1,9 @@
 /*
  * fdcap.h - shares of the daemon's descriptors for open files.
  *
- * Every file or directory open in the live tree costs the daemon one
- * descriptor, and all of them come from one limit (RLIMIT_NOFILE).  Users
+ * Every file or directory open in the live tree, and a file open in a
+ * view, costs the daemon up to one descriptor, and all of them come from
+ * one limit (RLIMIT_NOFILE).  Users
  * other than root and the mount's owner are charged for their opens: each
  * may hold at most per_user, and all of them together at most pool, so one
  * user exhausting its share gets EMFILE alone, and what lies above the pool

@@ -113,7 +113,8 @@ static void usage(FILE *f)
 "                         limit; shrinks when open files need room)\n"
 "  -o user_opens=N        files and directories one user other than root\n"
 "                         and the mount's owner may hold open in the live\n"
-"                         tree (default: an eighth of the open-file limit);\n"
+"                         tree and its views (default: an eighth of the\n"
+"                         open-file limit);\n"
 "                         all such users together get at most half the\n"
 "                         limit, the rest stays for root and the owner\n"
 "  -o block_size=SIZE     capture unit of checkpoints, 4K..1M, a power\n"
@@ -752,6 +753,8 @@ int main(int argc, char *argv[])
 	rc = run_session(&args, &co, &ctx, mnt, backing, &o, &vals);
 	if (teardown_engine(&ctx))
 		ino_table_free(ctx.itab);
+	else	/* busy views still charge it: the exit frees it */
+		ctx.fdcap = NULL;
 out:
 	if (root_fd >= 0)
 		close(root_fd);

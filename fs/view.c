@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/fdcap.h"
 #include "fs/live.h"
 #include "fs/view.h"
 #include "fs/vmount.h"
@@ -76,6 +77,8 @@ struct vfile {
 	pthread_mutex_t lock;		/* the fields below */
 	struct cobj *c;			/* holds a cobj_view_open() */
 	int fd;				/* readable live descriptor or -1 */
+	uid_t uid;			/* immutable: charged for the open
+					 * (fs/fdcap.h, the live tree's) */
 	uint64_t nblocks;
 	uint64_t hi;			/* highest offset served */
 	uint64_t saved_upto;		/* blocks below: marked saved */
@@ -500,9 +503,12 @@ static int view_do_open(struct view *v, struct ino *i, struct vfile **out)
 	return 0;
 }
 
+/* An open file of a view may hold a live descriptor: charged like the
+ * live tree's opens. */
 static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = view_of(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
 	struct vfile *f;
 	int rc;
 
@@ -510,9 +516,15 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return reply_rc(req, -EROFS);
 	if (!ckpt_usable(v->ck))
 		return reply_rc(req, view_gone(v, view_ino(v, ino)));
-	rc = view_do_open(v, view_ino(v, ino), &f);
+	rc = fdcap_take(v->live->fdcap, uid);
 	if (rc < 0)
 		return reply_rc(req, rc);
+	rc = view_do_open(v, view_ino(v, ino), &f);
+	if (rc < 0) {
+		fdcap_give(v->live->fdcap, uid);
+		return reply_rc(req, rc);
+	}
+	f->uid = uid;
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
 	fi->noflush = 1;
@@ -646,6 +658,7 @@ static void view_release(fuse_req_t req, fuse_ino_t ino,
 			    (unsigned long)cobj_stat(f->c)->st_ino);
 	if (f->fd >= 0)
 		close(f->fd);
+	fdcap_give(v->live->fdcap, f->uid);
 	pthread_mutex_destroy(&f->lock);
 	free(f->covered);
 	free(f);

@@ -13,8 +13,8 @@ chmod 1777 "$R"
 for k in 1 2 3; do echo "file $k" >"$B/f$k"; done
 chmod 666 "$B"/f*
 
-# hog UID N: open $M/f1 N times as UID and hold them; its "COUNT ERRNO"
-# line in $R/hog.UID once done
+# hog UID N [FILE]: open FILE (default $M/f1) N times as UID and hold
+# them; its "COUNT ERRNO" line in $R/hog.UID once done
 hog() {
 	rm -f "$R/hog.$1"
 	as_bg "$1" "$SYSPY" -c '
@@ -30,7 +30,7 @@ for _ in range(int(sys.argv[2])):
 with open(sys.argv[3] + ".tmp", "w") as f:
     f.write("%d %s\n" % (len(fds), err))
 os.rename(sys.argv[3] + ".tmp", sys.argv[3])
-time.sleep(600)' "$M/f1" "$2" "$R/hog.$1"
+time.sleep(600)' "${3:-$M/f1}" "$2" "$R/hog.$1"
 	HOG_PID=$SEC_PID
 	wait_until 120 test -e "$R/hog.$1" || fail "uid $1 did not finish its opens"
 	read -r HOG_N HOG_ERR <"$R/hog.$1"
@@ -57,13 +57,21 @@ works "$TU2_UID"
 works "$NOBODY_UID"
 [ "$HOG_ERR" = EMFILE ] || fail "uid $TU1_UID: $HOG_N opens, then $HOG_ERR, expected EMFILE"
 [ "$HOG_N" -le 5000 ] || fail "uid $TU1_UID held $HOG_N of the daemon's descriptors"
- swactl checkpoint "$M" --name c1 --keep >/dev/null || fail "checkpoint while uid $TU1_UID holds its share"
-echo changed >"$M/f2"
+swactl checkpoint "$M" --name c1 --keep >/dev/null || fail "checkpoint while uid $TU1_UID holds its share"
 view_mount "$M" c1 "$WORK/v1"
+# a view's open files cost the daemon descriptors too
+HOG1=$HOG_PID
+hog "$TU2_UID" 19966 "$WORK/v1/f1"
+works root
+works "$NOBODY_UID"
+[ "$HOG_ERR" = EMFILE ] && [ "$HOG_N" -le 5000 ] ||
+	fail "uid $TU2_UID's opens in a view: $HOG_N, then $HOG_ERR"
+stop_helper "$HOG_PID"
+echo changed >"$M/f2"	# a capture, while uid $TU1_UID holds its share
 assert_eq "f2 at T in the view" "file 2" "$(cat "$WORK/v1/f2")"
 view_umount "$WORK/v1"
 swactl release "$M" c1 >/dev/null
-stop_helper "$HOG_PID"
+stop_helper "$HOG1"
 echo "file 2" >"$M/f2"
 wait_until 10 works "$TU1_UID" || fail "uid $TU1_UID cannot open after closing its files"
 swafs_umount "$M"
