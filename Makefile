@@ -5,7 +5,7 @@ CC      ?= cc
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wformat=2 -Wno-unused-parameter
-PKGS    := fuse3 libxxhash liblz4
+PKGS    := fuse3 libxxhash liblz4 libsystemd
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu17 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread -I.
 LDLIBS  += -pthread
@@ -116,9 +116,19 @@ bench: deps
 	$(MAKE) all
 	bash scripts/bench.sh
 
+MANS    := fs/swafs.8 tools/swactl.8
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/swafs@.service.in \
+		>$(DESTDIR)$(UNITDIR)/swafs@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/swafs@.service
+	install -m 644 contrib/swactl.bash $(DESTDIR)$(BASHCOMPDIR)/swactl
 
 clean:
 	rm -rf bin build fs/*.o fs/*.d snapshot/*.o snapshot/*.d tools/*.o tools/*.d

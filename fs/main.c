@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include "fs/fdcap.h"
 #include "fs/live.h"
 #include "fs/locks.h"
+#include "fs/svc.h"
 #include "fs/view.h"
 #include "fs/vnode.h"
 #include "snapshot/events.h"
@@ -119,9 +121,9 @@ static void usage(FILE *f)
 "                         and the owner\n"
 "  -o block_size=SIZE     capture unit of checkpoints, 4K..1M, a power\n"
 "                         of two (default 64K)\n"
-"  -o store=DIR           where pre-images spill to disk (default\n"
-"                         /var/lib/swafs as root, else /tmp); must be\n"
-"                         outside BACKING\n"
+"  -o store=DIR           an existing directory where pre-images spill\n"
+"                         to disk (default /var/lib/swafs as root, made\n"
+"                         if need be, else /tmp); outside BACKING\n"
 "  -o store_mem=SIZE      pre-images kept in memory before spilling\n"
 "                         (default 256M)\n"
 "  -o store_max=SIZE      disk space for spilled pre-images (default 16G)\n"
@@ -142,7 +144,7 @@ static void usage(FILE *f)
 "                         transactions (swactl checkpoint --boundary-wait),\n"
 "                         name the holders this often (default 30)\n"
 "\n"
-"Checkpoints and views are driven with swactl(1): swactl --help.\n"
+"Checkpoints and views are driven with swactl(8): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
 "                         libfuse session tuning\n"
 "\n"
@@ -384,18 +386,24 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 }
 
 /*
- * The store must exist and lie outside BACKING (G4) and outside the
+ * The store must exist (only the default one is made: a mistyped store=
+ * must not scatter directories) and lie outside BACKING (G4) and outside the
  * mountpoint: the daemon writing it through its own mount would wait on
  * itself.
  */
-static int check_store(const char *store, const char *backing,
+static int check_store(const char *store, bool create, const char *backing,
 		       const char *mnt)
 {
 	char rs[PATH_MAX];
+	struct stat st;
 
-	if (mkdir(store, 0700) < 0 && errno != EEXIST)
+	if (create && mkdir(store, 0700) < 0 && errno != EEXIST)
 		return fail("cannot create store directory '%s': %s", store,
 			    strerror(errno));
+	if (stat(store, &st) < 0)
+		return fail("store directory '%s': %s", store, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail("store directory '%s' is not a directory", store);
 	if (!realpath(store, rs))
 		return fail("cannot resolve store directory '%s': %s", store,
 			    strerror(errno));
@@ -536,6 +544,17 @@ static int mount_dev(const char *mnt, dev_t *dev)
 	return found;
 }
 
+/* A second daemon on a live tree would hide it: refuse to stack. */
+static int refuse_stacked(const char *mnt)
+{
+	dev_t dev;
+
+	if (mount_dev(mnt, &dev) < 0)
+		return 0;
+	return fail("'%s' is already a swafs live tree (device %u:%u); "
+		    "unmount it first", mnt, major(dev), minor(dev));
+}
+
 /*
  * Network filesystems may report write errors only at close, so closes
  * must reach them (FLUSH); local ones report everything at write time.
@@ -583,13 +602,23 @@ static int add_implied(struct fuse_args *args, const struct main_opts *o,
 	return rc ? fail("out of memory") : 0;
 }
 
+/*
+ * The exit status of a session loop that returned rc: libfuse's signal
+ * handlers end the loop with the signal's number, and SIGTERM, SIGINT or
+ * SIGHUP is how a service manager or a terminal asks for a clean stop.
+ */
+static int loop_status(int rc)
+{
+	return rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+}
+
 static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
 {
 	struct fuse_loop_config *cfg;
 	int rc;
 
 	if (co->singlethread)
-		return fuse_session_loop(se) ? 1 : 0;
+		return loop_status(fuse_session_loop(se));
 	cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		return 1;
@@ -601,7 +630,7 @@ static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
 		fuse_loop_cfg_set_max_threads(cfg, co->max_threads);
 	rc = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
-	return rc ? 1 : 0;
+	return loop_status(rc);
 }
 
 /*
@@ -626,6 +655,8 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	if (fuse_session_mount(se, co->mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(co->foreground);
+	if (!co->foreground && svc_log_to_syslog() < 0)
+		goto out_unmount;
 	if (setup_engine(o, v, backing, ctx) < 0)
 		goto out_unmount;
 	rc = mount_dev(mnt, &dev);
@@ -637,7 +668,9 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		rc = 1;
 		goto out_unmount;
 	}
+	svc_ready();
 	rc = run_loop(se, co);
+	svc_stopping();
 	ctl_stop(ctl);
 out_unmount:
 	/* parked lock requests are answered while the session exists */
@@ -690,7 +723,7 @@ static int setup_live(const struct main_opts *o, const struct main_vals *v,
 	ctx->flush = backing_needs_flush(ino_table_root_fd(ctx->itab));
 	ctx->allow_other = o->allow_other;
 	clock_gettime(CLOCK_REALTIME, &ctx->mounted);
-	if (check_store(v->store, backing, mnt) < 0) {
+	if (check_store(v->store, !o->store, backing, mnt) < 0) {
 		ino_table_free(ctx->itab);
 		return -1;
 	}
@@ -732,7 +765,7 @@ int main(int argc, char *argv[])
 	if (parse_values(&o, &ctx, &vals) < 0 ||
 	    fuse_parse_cmdline(&args, &co) != 0 ||
 	    check_paths(o.backing, co.mountpoint, &root_fd, backing, mnt) < 0 ||
-	    add_implied(&args, &o, backing) < 0)
+	    refuse_stacked(mnt) < 0 || add_implied(&args, &o, backing) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
 	ctx.as_caller = geteuid() == 0;

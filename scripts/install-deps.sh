@@ -6,9 +6,9 @@ set -eu
 
 pkgs=(
 	build-essential pkg-config
-	fuse3 libfuse3-dev libxxhash-dev liblz4-dev libcriterion-dev
+	fuse3 libfuse3-dev libxxhash-dev liblz4-dev libcriterion-dev libsystemd-dev
 	attr acl rsync fio python3 sqlite3 tar coreutils util-linux
-	btrfs-progs
+	btrfs-progs groff-base man-db systemd
 	clang-14 libclang-rt-14-dev
 )
 

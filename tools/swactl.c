@@ -24,9 +24,7 @@
 
 #define SWACTL_VERSION "0.1.0"
 
-static const char usage_text[] =
-"usage: swactl COMMAND [ARGS]\n"
-"\n"
+static const char help_checkpoint[] =
 "  checkpoint MNT... --name NAME [--retain saved|all] [--keep]\n"
 "             [--boundary-wait SECS] [--wait SECS] [--path SUBDIR]...\n"
 "             [--pre CMD] [--post CMD]\n"
@@ -52,33 +50,47 @@ static const char usage_text[] =
 "        'nomax' for none); exceeding it exits 3 and changes nothing.\n"
 "      --sync ID: a job of sync group ID: wait until all its jobs have\n"
 "        joined, then all reach one common instant (or none keeps a\n"
-"        checkpoint); --pre runs once all have joined.\n"
+"        checkpoint); --pre runs once all have joined.\n";
+
+static const char help_mount[] =
 "  mount MNT NAME DIR\n"
 "      mount a read-only view of checkpoint NAME on DIR; `umount DIR`\n"
 "      ends it and, unless --keep, releases the checkpoint.  DIR may hold\n"
 "      no symlink; the directories above it must belong to root or to\n"
 "      you (writable by others only if sticky, like /tmp), and DIR must\n"
-"      be yours unless you are root.\n"
-"  release MNT NAME      release checkpoint NAME now\n"
-"  list MNT [--json]     list the checkpoints of MNT\n"
-"  events MNT [--follow] print the mount's events (JSON Lines)\n"
+"      be yours unless you are root.\n";
+
+static const char help_release[] =
+"  release MNT NAME      release checkpoint NAME now\n";
+
+static const char help_list[] =
+"  list MNT [--json]     list the checkpoints of MNT\n";
+
+static const char help_events[] =
+"  events MNT [--follow] print the mount's events (JSON Lines)\n";
+
+static const char help_status[] =
 "  status MNT [NAME] [--json|--watch]\n"
 "      progress of the checkpoints (or of NAME): state, age, T size,\n"
 "      bytes saved so far, files released, store use, rate and ETA.\n"
 "      --watch (a terminal only) redraws a progress bar every second\n"
 "      until the checkpoint ends or ^C; --json prints a JSON array.\n"
-"      An unknown NAME exits 1.\n"
+"      An unknown NAME exits 1.\n";
+
+static const char help_history[] =
 "  history MNT [--json]  checkpoints that ended or failed, kept for the\n"
-"      mount's keep_days (outcome, duration, bytes captured, peak store)\n"
-"\n"
+"      mount's keep_days (outcome, duration, bytes captured, peak store)\n";
+
+static const char help_sync[] =
 "  sync start ID --count N [--wait SECS]\n"
 "      start sync group ID for N jobs (1-64); it waits SECS (default\n"
 "      120, 'nomax' for none) from now until all have joined and are\n"
 "      held, else every job exits 3 and none keeps a checkpoint.\n"
 "  sync end ID           end group ID: each job not past its instant\n"
 "                        fails (exit 1) and keeps no checkpoint\n"
-"  sync list [--json]    the active sync groups\n"
-"\n"
+"  sync list [--json]    the active sync groups\n";
+
+static const char help_footer[] =
 "Names and sync group IDs match [A-Za-z0-9._-]{1,64}.  Exit status:\n"
 "0 done, 1 failed, 2 usage error, 3 wait time exceeded, 5 sync group\n"
 "already started, 6 sync group not started, 7 sync group in use (all\n"
@@ -160,28 +172,26 @@ static int parse_wait(const char *s, char *out, size_t size)
 	return 0;
 }
 
-/* Run a --pre or --post command; report how it ended.  Returns its status. */
-static int run_hook(const char *what, const char *cmd)
+/*
+ * Run a --pre or --post command.  Returns its exit status (1 when it could
+ * not run or died of a signal); on failure why says how, for the caller's
+ * one line.
+ */
+static int run_hook(const char *cmd, char *why, size_t size)
 {
 	int st;
 
 	fflush(stdout);
 	st = system(cmd);
 	if (st == -1) {
-		fprintf(stderr, "swactl: cannot run %s command: %s\n", what,
-			strerror(errno));
+		snprintf(why, size, "cannot be run: %s", strerror(errno));
 		return 1;
 	}
 	if (WIFSIGNALED(st)) {
-		fprintf(stderr, "swactl: %s command killed by signal %d\n",
-			what, WTERMSIG(st));
+		snprintf(why, size, "killed by signal %d", WTERMSIG(st));
 		return 1;
 	}
-	if (WEXITSTATUS(st))
-		fprintf(stderr, "swactl: %s command exited %d\n", what,
-			WEXITSTATUS(st));
-	else
-		printf("%s command exited 0\n", what);
+	snprintf(why, size, "exited %d", WEXITSTATUS(st));
 	return WEXITSTATUS(st);
 }
 
@@ -208,8 +218,8 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 	r->retain = "saved";
 	r->wait = wait;
 	r->boundary = boundary;
-	opterr = 0;	/* one line per error: ours */
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opterr = 0;	/* one line per error: ours; ':' tells a missing value */
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 'n')
 			r->name = optarg;
 		else if (c == 'r')
@@ -238,7 +248,7 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 			return usage_error("invalid --boundary-wait '%s': want "
 					   "seconds or 'nomax'",
 					   printable(optarg));
-		else if (c == '?' && optopt)
+		else if (c == ':')
 			return usage_error("option '%s' wants a value",
 					   printable(argv[optind - 1]));
 		else if (c == '?')
@@ -247,10 +257,12 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 	}
 	if (optind >= argc)
 		return usage_error("checkpoint wants at least one mount point");
-	if (!r->name || !parse_name_ok(r->name))
+	if (!r->name)
+		return usage_error("checkpoint wants --name NAME");
+	if (!parse_name_ok(r->name))
 		return usage_error("invalid checkpoint name '%s': want "
 				   "[A-Za-z0-9._-]{1,64}",
-				   printable(r->name ? r->name : ""));
+				   printable(r->name));
 	if (strcmp(r->retain, "saved") && strcmp(r->retain, "all"))
 		return usage_error("invalid --retain '%s': want saved or all",
 				   printable(r->retain));
@@ -267,11 +279,30 @@ static int run_pre(void *arg)
 {
 	const struct pre_hook *h = arg;
 
-	if (!h->cmd || !run_hook("--pre", h->cmd))
+	char why[128];
+
+	if (!h->cmd)
 		return 0;
+	if (!run_hook(h->cmd, why, sizeof(why))) {
+		printf("--pre command exited 0\n");
+		return 0;
+	}
 	fprintf(stderr, "swactl: checkpoint %s not taken: the --pre command "
-		"failed\n", h->name);
+		"%s\n", h->name, why);
 	return 1;
+}
+
+/* Run --post; 0, or 1 when it failed (reported). */
+static int run_post(const char *cmd)
+{
+	char why[128];
+
+	if (run_hook(cmd, why, sizeof(why))) {
+		fprintf(stderr, "swactl: the --post command %s\n", why);
+		return 1;
+	}
+	printf("--post command exited 0\n");
+	return 0;
 }
 
 /*
@@ -295,7 +326,7 @@ static int cmd_checkpoint(int argc, char **argv)
 			       run_pre, &hook);
 	else if (!(rc = run_pre(&hook)))
 		rc = take_all(&r, argv + optind, argc - optind, NULL, NULL);
-	if (post && run_hook("--post", post) && rc == 0)
+	if (post && run_post(post) && rc == 0)
 		rc = 1;
 	return rc;
 }
@@ -475,16 +506,18 @@ static int cmd_sync_start(int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (c == 'c' && parse_u64(optarg, 1, SYNC_COUNT_MAX, &count))
 			return usage_error("invalid --count '%s': want 1 to %d",
 					   printable(optarg), SYNC_COUNT_MAX);
 		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
 			return usage_error("invalid --wait '%s': want seconds "
 					   "or 'nomax'", printable(optarg));
+		else if (c == ':')
+			return usage_error("option '%s' wants a value",
+					   printable(argv[optind - 1]));
 		else if (c == '?')
-			return usage_error("unknown or incomplete sync start "
-					   "option '%s'",
+			return usage_error("unknown sync start option '%s'",
 					   printable(argv[optind - 1]));
 	}
 	if (optind != argc - 1 || !parse_name_ok(argv[optind]))
@@ -547,34 +580,85 @@ static int cmd_sync(int argc, char **argv)
 	return 0;
 }
 
+static const struct command {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{ "checkpoint", cmd_checkpoint, help_checkpoint },
+	{ "mount", cmd_mount, help_mount },
+	{ "release", cmd_release, help_release },
+	{ "list", cmd_list, help_list },
+	{ "events", cmd_events, help_events },
+	{ "status", report_status, help_status },
+	{ "history", report_history, help_history },
+	{ "sync", cmd_sync, help_sync },
+};
+
+static const struct command *command_named(const char *name)
+{
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(name, commands[k].name))
+			return &commands[k];
+	return NULL;
+}
+
+static bool is_help(const char *arg)
+{
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
+
+/*
+ * swactl --help, swactl help [CMD], swactl CMD ... --help.  Each help text
+ * starts with two spaces and the command's own usage line.
+ */
+static int help(const struct command *c)
+{
+	if (c) {
+		printf("usage: swactl %s", c->help + 2);
+		return 0;
+	}
+	fputs("usage: swactl COMMAND [ARGS]\n\n", stdout);
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		fputs(commands[k].help, stdout);
+	printf("  help [COMMAND]        this text, or COMMAND's part of it\n\n%s",
+	       help_footer);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *c = argc == 2 ? command_named(argv[1]) : NULL;
+
+	if (argc > 2 || (argc == 2 && !c))
+		return usage_error("help wants no argument or one of checkpoint, "
+				   "mount, release, list, events, status, "
+				   "history, sync");
+	return help(c);
+}
+
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} cmds[] = {
-		{ "checkpoint", cmd_checkpoint }, { "mount", cmd_mount },
-		{ "release", cmd_release }, { "list", cmd_list },
-		{ "events", cmd_events }, { "status", report_status },
-		{ "history", report_history },
-		{ "sync", cmd_sync },
-	};
+	const struct command *c;
 
 	if (argc < 2)
 		return usage_error("no command given");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (!strcmp(argv[1], "--version")) {
+	if (is_help(argv[1]))
+		return help(NULL);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("swactl %s\n", SWACTL_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "help"))
+		return cmd_help(argc - 1, argv + 1);
+	c = command_named(argv[1]);
+	if (!c)
+		return usage_error("unknown command '%s'", printable(argv[1]));
+	for (int k = 2; k < argc; k++)
+		if (is_help(argv[k]))
+			return help(c);
 	if (ctl_timeout_load() < 0)
 		return usage_error("invalid SWACTL_TIMEOUT '%s': want seconds",
 				   printable(getenv("SWACTL_TIMEOUT")));
-	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
-		if (!strcmp(argv[1], cmds[k].name))
-			return cmds[k].fn(argc - 1, argv + 1);
-	return usage_error("unknown command '%s'", printable(argv[1]));
+	return c->fn(argc - 1, argv + 1);
 }

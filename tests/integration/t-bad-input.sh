@@ -56,7 +56,11 @@ bad 2 "bogus" "$SWACTL" checkpoint "$M" --name c --retain bogus
 bad 2 "--bogus" "$SWACTL" checkpoint "$M" --name c --bogus
 bad 2 "--wait" "$SWACTL" checkpoint "$M" --name c --wait
 bad 2 "mount point" "$SWACTL" checkpoint --name c
-bad 2 "checkpoint name" "$SWACTL" checkpoint "$M"
+bad 2 "wants --name NAME" "$SWACTL" checkpoint "$M"
+bad 2 "unknown checkpoint option '-x'" "$SWACTL" checkpoint "$M" --name c -x 1
+bad 2 "'--name' wants a value" "$SWACTL" checkpoint "$M" --name
+bad 2 "'--count' wants a value" "$SWACTL" sync start g --count
+bad 2 "unknown sync start option '-q'" "$SWACTL" sync start g -q
 bad 2 "MNT [--json]" "$SWACTL" list
 bad 2 "MNT [--json]" "$SWACTL" list "$M" extra
 bad 2 "MNT [--follow]" "$SWACTL" events "$M" --bogus
@@ -78,6 +82,10 @@ bad 1 "$WORK/afile" "$SWACTL" list "$WORK/afile"
 bad 1 "$B" "$SWACTL" list "$B"
 bad 1 "nosuch" "$SWACTL" release "$M" nosuch
 bad 1 "$WORK/nonexistent/v" "$SWACTL" mount "$M" c "$WORK/nonexistent/v"
+bad 1 "checkpoint p not taken: the --pre command exited 3" \
+	"$SWACTL" checkpoint "$M" --name p --pre 'exit 3'
+bad 1 "checkpoint p not taken: the --pre command killed by signal 9" \
+	"$SWACTL" checkpoint "$M" --name p --pre 'kill -9 $$'
 assert_eq "checkpoints after the refusals" "" "$(swactl list "$M")"
 
 # ---- raw requests on the socket ---------------------------------------------------
@@ -188,4 +196,17 @@ for opt in store_mem=1X store_mem=-1 store_max=12Q store_max=0 "store_max=1 M" \
 		fail "-o '$opt': the value is not named: $(cat "$WORK/err")"
 	is_fuse_mount "$M" && fail "-o '$opt' mounted"
 done
+
+# ---- rails: a store that is not there, a second daemon on a live tree -------
+bad 1 "store directory '$WORK/nostore': No such file" \
+	"$SWAFS" "$B" "$M" -f -o "store=$WORK/nostore"
+[ ! -e "$WORK/nostore" ] || fail "store=DIR made a directory that was not there"
+bad 1 "store directory '$WORK/afile' is not a directory" \
+	"$SWAFS" "$B" "$M" -f -o "store=$WORK/afile"
+is_fuse_mount "$M" && fail "a bad store= mounted"
+swafs_mount "$B" "$M" "store=$S"
+bad 1 "'$M' is already a swafs live tree" "$SWAFS" "$B" "$M" -f
+bad 1 "'$M' is already a swafs live tree" "$SWAFS" "$M" "$M" -f
+assert_eq "mounts on '$M' after the refusals" 1 "$(fuse_mount_count "$M")"
+swafs_umount "$M"
 log ok

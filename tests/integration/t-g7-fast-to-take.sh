@@ -27,7 +27,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 # checkpoints; sets PAUSE_MED (us) and WALL_MED (us)
 measure() {
 	local name=$1 n=$2 b=$WORK/$1.backing m=$WORK/$1.mnt i t0 t1 wp seen
-	mkdir -p "$b" "$m"
+	mkdir -p "$b" "$m" "$WORK/store"
 	mktree "$b" "$n"
 	swafs_mount "$b" "$m" "events=$WORK/$name.events,store=$WORK/store,timeout=3600"
 	seen=$(find "$m" -type f -printf '%s\n' | wc -l)
