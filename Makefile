@@ -20,7 +20,7 @@ TOOL_OBJS := $(TOOL_SRCS:.c=.o)
 SNAP_OBJS := $(SNAP_SRCS:.c=.o)
 FS_OBJS   := $(FS_SRCS:.c=.o)
 # fs/ modules that need no FUSE headers, so unit tests can link them alone
-FS_CORE   := fs/inode.o
+FS_CORE   := fs/inode.o fs/fdcap.o fs/vmount.o
 
 HDRS      := $(wildcard snapshot/*.h fs/*.h)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -395,34 +395,26 @@ static void cmd_prepare(struct conn *c, int argc, char **argv)
 	    t.name);
 }
 
-/* A non-root owner may only mount views on directories they own. */
-static int check_view_dir(const struct conn *c, const char *dir)
-{
-	struct stat st;
-
-	if (stat(dir, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	if (c->uid != 0 && st.st_uid != c->uid)
-		return -EPERM;
-	return 0;
-}
-
+/* Views go only where fs/vmount.h allows, for the uid that asked. */
 static void cmd_mount(struct conn *c, int argc, char **argv)
 {
 	int rc;
 
 	if (argc != 3 || !parse_name_ok(argv[1]) || argv[2][0] != '/')
 		return (void)say(c->fd, "err 2 malformed mount request\n");
-	rc = check_view_dir(c, argv[2]);
-	if (rc == 0)
-		rc = view_mount(c->ctx, argv[1], argv[2]);
+	rc = view_mount(c->ctx, argv[1], argv[2], c->uid);
 	if (rc == -ENOENT)
 		say(c->fd, "err 1 no checkpoint '%s' (or no directory '%s')\n",
 		    argv[1], argv[2]);
 	else if (rc == -EBUSY)
 		say(c->fd, "err 1 '%s' already holds a view\n", argv[2]);
+	else if (rc == -ELOOP)
+		say(c->fd, "err 1 cannot mount '%s' on '%s': a symlink in the "
+		    "path (give the real path)\n", argv[1], argv[2]);
+	else if (rc == -EPERM)
+		say(c->fd, "err 1 cannot mount '%s' on '%s': it is not yours, or "
+		    "a directory above it belongs to another user or is "
+		    "writable by others\n", argv[1], argv[2]);
 	else if (rc < 0)
 		say(c->fd, "err 1 cannot mount '%s' on '%s': %s\n", argv[1],
 		    argv[2], strerror(-rc));

@@ -18,6 +18,7 @@
 #include "snapshot/txn.h"
 
 struct ctl;
+struct fdcap;
 struct hist;
 struct views;
 struct locks;
@@ -36,6 +37,7 @@ struct fs_ctx {
 	struct fuse_session *se;	/* the live session, once it runs */
 	struct txn *txn;	/* holders of MNT/.swafs/txn; state for status */
 	struct locks *locks;	/* flock requests waiting on live files */
+	struct fdcap *fdcap;	/* live-tree opens charged per uid */
 	int64_t boundary_report_ns;	/* -o boundary_report */
 	struct timespec mounted;	/* times of the control nodes */
 	_Atomic uint64_t txn_opens;	/* keys of opens of the txn file */

@@ -16,17 +16,21 @@
 #include <unistd.h>
 
 #include "fs/cred.h"
+#include "fs/fdcap.h"
 #include "fs/lfile.h"
 #include "fs/live.h"
 #include "fs/locks.h"
 #include "fs/vnode.h"
 
+/* Each holds one descriptor, charged to uid (fs/fdcap.h) until freed. */
 struct lfile {
 	int fd;			/* backing descriptor, immutable */
+	uid_t uid;		/* immutable: who opened it */
 	struct cobj_ref ref;	/* identity for the checkpoint hooks, at fd */
 };
 
 struct ldir {
+	uid_t uid;		/* immutable: who opened it */
 	pthread_mutex_t lock;	/* serialises the fields below */
 	DIR *dp;
 	off_t off;		/* offset the stream is positioned at */
@@ -87,9 +91,10 @@ static int lfile_new(struct fs_ctx *ctx, struct ino *i, int fd,
 	return 0;
 }
 
-static void lfile_free(struct lfile *f)
+static void lfile_free(struct fs_ctx *ctx, struct lfile *f)
 {
 	close(f->fd);
+	fdcap_give(ctx->fdcap, f->uid);
 	free(f);
 }
 
@@ -134,17 +139,24 @@ static int lfile_do_open(struct fs_ctx *ctx, fuse_ino_t ino, int flags,
 void lfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
 	struct lfile *f;
 	int rc;
 
 	if (fs_virtual(ino))
 		return vnode_open(req, ino, fi);
-	rc = lfile_do_open(ctx, ino, fi->flags, &f);
+	rc = fdcap_take(ctx->fdcap, uid);
 	if (rc < 0)
 		return reply_rc(req, rc);
+	rc = lfile_do_open(ctx, ino, fi->flags, &f);
+	if (rc < 0) {
+		fdcap_give(ctx->fdcap, uid);
+		return reply_rc(req, rc);
+	}
+	f->uid = uid;
 	lfile_set_fi(ctx, fi, f);
 	if (fuse_reply_open(req, fi) < 0)
-		lfile_free(f);
+		lfile_free(ctx, f);
 }
 
 /*
@@ -222,18 +234,25 @@ void lfile_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
 	struct fuse_entry_param e;
 	struct lfile *f;
 	int rc;
 
 	if (vnode_reserved(parent, name))
 		return reply_rc(req, -EPERM);
-	rc = lfile_do_create(req, parent, name, mode, fi->flags, &e, &f);
+	rc = fdcap_take(ctx->fdcap, uid);
 	if (rc < 0)
 		return reply_rc(req, rc);
+	rc = lfile_do_create(req, parent, name, mode, fi->flags, &e, &f);
+	if (rc < 0) {
+		fdcap_give(ctx->fdcap, uid);
+		return reply_rc(req, rc);
+	}
+	f->uid = uid;
 	lfile_set_fi(ctx, fi, f);
 	if (fuse_reply_create(req, &e, fi) < 0) {
-		lfile_free(f);
+		lfile_free(ctx, f);
 		ino_forget(ctx->itab, fs_ino(ctx, e.ino), 1);
 	}
 }
@@ -293,7 +312,7 @@ void lfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (fs_virtual(ino))
 		return vnode_release(req, ino, fi);
-	lfile_free(lfile_of(fi));
+	lfile_free(fs_ctx(req), lfile_of(fi));
 	if (fi->flock_release)
 		locks_kick(fs_ctx(req)->locks);
 	fuse_reply_err(req, 0);
@@ -418,23 +437,37 @@ static int lfile_do_opendir(struct fs_ctx *ctx, fuse_ino_t ino,
 	return 0;
 }
 
+static void ldir_free(struct fs_ctx *ctx, struct ldir *d)
+{
+	closedir(d->dp);
+	pthread_mutex_destroy(&d->lock);
+	fdcap_give(ctx->fdcap, d->uid);
+	free(d);
+}
+
 void lfile_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs_ctx *ctx = fs_ctx(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
 	struct ldir *d = NULL;
 	int rc;
 
 	if (fs_virtual(ino))
 		return vnode_opendir(req, ino, fi);
-	rc = lfile_do_opendir(fs_ctx(req), ino, &d);
+	rc = fdcap_take(ctx->fdcap, uid);
 	if (rc < 0)
 		return reply_rc(req, rc);
+	rc = lfile_do_opendir(ctx, ino, &d);
+	if (rc < 0) {
+		fdcap_give(ctx->fdcap, uid);
+		return reply_rc(req, rc);
+	}
+	d->uid = uid;
 	fi->fh = (uintptr_t)d;
 	fi->keep_cache = 1;
 	fi->cache_readdir = 1;
-	if (fuse_reply_open(req, fi) < 0) {
-		closedir(d->dp);
-		free(d);
-	}
+	if (fuse_reply_open(req, fi) < 0)
+		ldir_free(ctx, d);
 }
 
 static bool is_dot(const char *name)
@@ -573,9 +606,7 @@ void lfile_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 	if (fs_virtual(ino))
 		return reply_rc(req, 0);
-	closedir(d->dp);
-	pthread_mutex_destroy(&d->lock);
-	free(d);
+	ldir_free(fs_ctx(req), d);
 	fuse_reply_err(req, 0);
 }
 

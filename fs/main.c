@@ -23,6 +23,7 @@
 
 #include "fs/ctl.h"
 #include "fs/ctx.h"
+#include "fs/fdcap.h"
 #include "fs/live.h"
 #include "fs/locks.h"
 #include "fs/metrics.h"
@@ -43,6 +44,7 @@ struct main_opts {
 	char *mountpoint;	/* second, kept for fuse_parse_cmdline */
 	char *timeout;		/* -o timeout=SECS */
 	char *fd_cache;		/* -o fd_cache=N */
+	char *user_opens;	/* -o user_opens=N */
 	char *block_size;	/* -o block_size=SIZE */
 	char *store;		/* -o store=DIR */
 	char *store_mem;	/* -o store_mem=SIZE */
@@ -68,6 +70,7 @@ enum { KEY_HELP, KEY_VERSION, KEY_ALLOW_OTHER, KEY_DEFAULT_PERM, KEY_FSNAME };
 static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("timeout=%s", timeout),
 	MAIN_OPT("fd_cache=%s", fd_cache),
+	MAIN_OPT("user_opens=%s", user_opens),
 	MAIN_OPT("block_size=%s", block_size),
 	MAIN_OPT("store=%s", store),
 	MAIN_OPT("store_mem=%s", store_mem),
@@ -115,6 +118,12 @@ static void usage(FILE *f)
 "  -o fd_cache=N          open descriptors kept for looked-up objects\n"
 "                         (default: 8192 or a quarter of the open-file\n"
 "                         limit; shrinks when open files need room)\n"
+"  -o user_opens=N        files and directories one user other than root\n"
+"                         and the mount's owner may hold open in the live\n"
+"                         tree and its views (default: an eighth of the\n"
+"                         open-file limit); all such users together get\n"
+"                         at most half the limit, the rest stays for root\n"
+"                         and the owner\n"
 "  -o block_size=SIZE     capture unit of checkpoints, 4K..1M, a power\n"
 "                         of two (default 64K)\n"
 "  -o store=DIR           an existing directory where pre-images spill\n"
@@ -269,6 +278,8 @@ static void unescape_octal(char *s)
 /* Option values after parsing. */
 struct main_vals {
 	unsigned fd_cache;
+	unsigned user_opens;	/* per uid but root and the owner */
+	unsigned open_pool;	/* for all of those uids together */
 	unsigned block_size;
 	uint64_t store_mem;
 	uint64_t store_max;
@@ -328,6 +339,30 @@ static int parse_metrics(const struct main_opts *o, struct main_vals *v)
 	return 0;
 }
 
+/*
+ * Half the descriptor limit is a pool for the opens of users other than
+ * root and the owner, each of them held to user_opens of it (fs/fdcap.h).
+ */
+static int parse_user_opens(const struct main_opts *o, const struct rlimit *rl,
+			    struct main_vals *v)
+{
+	rlim_t lim = rl->rlim_cur < (1u << 30) ? rl->rlim_cur : 1u << 30;
+	uint64_t n;
+
+	v->open_pool = lim / 2 > 1 ? (unsigned)(lim / 2) : 1;
+	v->user_opens = lim / 8 > 64 ? (unsigned)(lim / 8) : 64;
+	if (v->user_opens > v->open_pool)
+		v->user_opens = v->open_pool;
+	if (!o->user_opens)
+		return 0;
+	if (parse_u64(o->user_opens, 1, v->open_pool, &n))
+		return fail("invalid option 'user_opens=%s': want a number from "
+			    "1 to %u (half the open-file limit)", o->user_opens,
+			    v->open_pool);
+	v->user_opens = (unsigned)n;
+	return 0;
+}
+
 static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 			struct main_vals *v)
 {
@@ -357,6 +392,8 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 				    o->fd_cache, "want a number from 16 to 1000000");
 		v->fd_cache = (unsigned)n;
 	}
+	if (parse_user_opens(o, &rl, v) < 0)
+		return -1;
 	v->store = o->store ? o->store : geteuid() == 0 ? "/var/lib/swafs"
 							: "/tmp";
 	v->on_full = CKPT_FULL_INVALIDATE;
@@ -434,7 +471,43 @@ static uint64_t store_split(const struct main_vals *v, bool disk)
 	return disk ? v->store_max - mem : mem;
 }
 
-/* The checkpoint engine: events, store, views. */
+/* Why a file under a directory others may write was refused. */
+static const char *refused_why(int rc)
+{
+	if (rc == -EPERM)
+		return "not a regular file owned by the daemon's user";
+	if (rc == -ELOOP)
+		return "a symlink";
+	return strerror(-rc);
+}
+
+/*
+ * The events and history files, before the mount: a file planted by
+ * someone else fails the mount with a message to whoever mounts.
+ */
+static int open_files(const struct main_opts *o, const struct main_vals *v,
+		      const char *backing, struct fs_ctx *ctx)
+{
+	int rc = events_open(o->events, &ctx->events);
+
+	if (rc < 0)
+		return fail("cannot open events file '%s': %s", o->events,
+			    refused_why(rc));
+	rc = hist_open(v->store, backing, v->keep_days, time(NULL), &ctx->hist);
+	if (rc < 0) {
+		events_close(ctx->events);
+		ctx->events = NULL;
+		if (rc == -EPERM || rc == -ELOOP)
+			return fail("cannot open the checkpoint history in "
+				    "'%s': its history or lock file is %s",
+				    v->store, refused_why(rc));
+		return fail("cannot open the checkpoint history in '%s': %s",
+			    v->store, strerror(-rc));
+	}
+	return 0;
+}
+
+/* The checkpoint engine: store, views. */
 static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 			const char *backing, struct fs_ctx *ctx)
 {
@@ -449,16 +522,7 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 							     1e9) };
 	int rc;
 
-	rc = events_open(o->events, &ctx->events);
-	if (rc < 0)
-		return fail("cannot open events file '%s': %s", o->events,
-			    strerror(-rc));
 	co.events = ctx->events;
-	rc = hist_open(v->store, backing, v->keep_days, time(NULL), &ctx->hist);
-	if (rc < 0)
-		fprintf(stderr, "swafs: warning: no checkpoint history in '%s': "
-			"%s\n", v->store, rc == -EPERM ? "its history file is "
-			"not a regular file of ours" : strerror(-rc));
 	co.hist = ctx->hist;
 	co.on_reached = views_on_reached;
 	co.on_reached_arg = ctx;
@@ -682,7 +746,7 @@ out_destroy:
 
 static void free_opts(struct main_opts *o)
 {
-	char **strs[] = { &o->backing, &o->timeout, &o->fd_cache,
+	char **strs[] = { &o->backing, &o->timeout, &o->fd_cache, &o->user_opens,
 			  &o->block_size, &o->store, &o->store_mem,
 			  &o->store_max, &o->events, &o->on_full,
 			  &o->keep_days, &o->boundary_report,
@@ -712,6 +776,11 @@ static int setup_live(const struct main_opts *o, const struct main_vals *v,
 			"not root?): one open descriptor per cached object\n",
 			backing);
 	ctx->owner = getuid();
+	rc = fdcap_create(v->user_opens, v->open_pool, ctx->owner, &ctx->fdcap);
+	if (rc < 0) {
+		ino_table_free(ctx->itab);
+		return fail("cannot set up open-file shares: %s", strerror(-rc));
+	}
 	ctx->flush = backing_needs_flush(ino_table_root_fd(ctx->itab));
 	ctx->allow_other = o->allow_other;
 	clock_gettime(CLOCK_REALTIME, &ctx->mounted);
@@ -770,12 +839,20 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	clean_stale(&vals);
+	if (open_files(&o, &vals, backing, &ctx) < 0) {
+		ino_table_free(ctx.itab);
+		rc = 1;
+		goto out;
+	}
 	rc = run_session(&args, &co, &ctx, mnt, backing, &o, &vals);
 	if (teardown_engine(&ctx))
 		ino_table_free(ctx.itab);
+	else	/* busy views still charge it: the exit frees it */
+		ctx.fdcap = NULL;
 out:
 	if (root_fd >= 0)
 		close(root_fd);
+	fdcap_free(ctx.fdcap);
 	free(co.mountpoint);
 	free_opts(&o);
 	fuse_opt_free_args(&args);

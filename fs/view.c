@@ -26,8 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/fdcap.h"
 #include "fs/live.h"
 #include "fs/view.h"
+#include "fs/vmount.h"
 #include "snapshot/events.h"
 #include "snapshot/nscap.h"
 #include "snapshot/rcur.h"
@@ -46,6 +48,7 @@ struct view {
 	struct fuse_session *se;
 	pthread_t thread;
 	char dir[PATH_MAX];		/* immutable: where it is mounted */
+	uint64_t mnt_id;		/* immutable: its mount, 0 if fusermount3 made it */
 	atomic_llong gone_said;		/* view_gone() last spoke, s */
 };
 
@@ -62,6 +65,8 @@ struct vfile {
 	struct cobj *c;			/* immutable */
 	struct rcur *cur;		/* immutable; reads c through fd */
 	int fd;				/* readable live descriptor or -1 */
+	uid_t uid;			/* immutable: charged for the open
+					 * (fs/fdcap.h, the live tree's) */
 	atomic_bool gone_said;		/* view_read() told of EIO */
 };
 
@@ -410,9 +415,12 @@ static int view_do_open(struct view *v, struct ino *i, struct vfile **out)
 	return 0;
 }
 
+/* An open file of a view may hold a live descriptor: charged like the
+ * live tree's opens. */
 static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct view *v = view_of(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
 	struct vfile *f;
 	int rc;
 
@@ -420,9 +428,15 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return reply_rc(req, -EROFS);
 	if (!ckpt_usable(v->ck))
 		return reply_rc(req, view_gone(v, view_ino(v, ino)));
-	rc = view_do_open(v, view_ino(v, ino), &f);
+	rc = fdcap_take(v->live->fdcap, uid);
 	if (rc < 0)
 		return reply_rc(req, rc);
+	rc = view_do_open(v, view_ino(v, ino), &f);
+	if (rc < 0) {
+		fdcap_give(v->live->fdcap, uid);
+		return reply_rc(req, rc);
+	}
+	f->uid = uid;
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
 	fi->noflush = 1;
@@ -497,6 +511,7 @@ static void view_release(fuse_req_t req, fuse_ino_t ino,
 			    (unsigned long)cobj_stat(f->c)->st_ino);
 	if (f->fd >= 0)
 		close(f->fd);
+	fdcap_give(v->live->fdcap, f->uid);
 	free(f);
 	fuse_reply_err(req, 0);
 }
@@ -869,27 +884,46 @@ static void *view_thread(void *arg)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	fuse_session_unmount(v->se);
+	if (v->mnt_id)
+		vmount_detach(v->dir, v->mnt_id);
 	ckpt_view_detach(v->ck);
 	view_unlist(v);
 	view_free(v);
 	return NULL;
 }
 
-static int view_session(struct view *v, const char *name)
+/*
+ * Mount on exactly the directory dfd (fs/vmount.h); the session is served
+ * on the descriptor handed to libfuse as /dev/fd/N, so libfuse neither
+ * mounts nor unmounts by path.  A daemon without CAP_SYS_ADMIN cannot:
+ * fusermount3 mounts for it, with its own checks of the user's directory.
+ */
+static int view_session(struct view *v, const char *name, int dfd)
 {
-	char opts[256];
+	char opts[256], fsname[80], dev[32];
 	char *argv[] = { "swafs-view", "-o", opts, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	int fd;
 
-	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=swafs:%s,"
-		 "subtype=swafs-view%s", name,
+	snprintf(fsname, sizeof(fsname), "swafs:%s", name);
+	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=%s,"
+		 "subtype=swafs-view%s", fsname,
 		 v->live->allow_other ? ",allow_other" : "");
 	v->se = fuse_session_new(&args, &view_ops, sizeof(view_ops), v);
 	fuse_opt_free_args(&args);
 	if (!v->se)
 		return -EINVAL;
-	if (fuse_session_mount(v->se, v->dir) != 0)
+	if (geteuid() != 0)
+		return fuse_session_mount(v->se, v->dir) ? -EIO : 0;
+	fd = vmount_attach(dfd, fsname, v->live->allow_other, &v->mnt_id);
+	if (fd < 0)
+		return fd;
+	snprintf(dev, sizeof(dev), "/dev/fd/%d", fd);
+	if (fuse_session_mount(v->se, dev) != 0) {
+		vmount_detach(v->dir, v->mnt_id);
+		close(fd);
 		return -EIO;
+	}
 	return 0;
 }
 
@@ -907,11 +941,12 @@ static int view_table(struct fs_ctx *live, struct view *v, unsigned fds)
 	return rc;
 }
 
-static int view_setup(struct fs_ctx *live, struct view *v, const char *name)
+static int view_setup(struct fs_ctx *live, struct view *v, const char *name,
+		      int dfd)
 {
 	int rc = view_table(live, v, VIEW_FD_CACHE);
 
-	return rc < 0 ? rc : view_session(v, name);
+	return rc < 0 ? rc : view_session(v, name, dfd);
 }
 
 static bool view_busy_locked(struct views *vs, const char *dir)
@@ -922,36 +957,38 @@ static bool view_busy_locked(struct views *vs, const char *dir)
 	return false;
 }
 
-int view_mount(struct fs_ctx *live, const char *name, const char *dir)
+int view_mount(struct fs_ctx *live, const char *name, const char *dir,
+	       uid_t uid)
 {
 	struct views *vs = live->views;
 	struct view *v;
-	struct stat st;
-	int rc;
+	int rc, dfd;
 
+	if (strlen(dir) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	dfd = vmount_dir_open(dir, uid);
+	if (dfd < 0)
+		return dfd;
 	v = calloc(1, sizeof(*v));
-	if (!v)
+	if (!v) {
+		close(dfd);
 		return -ENOMEM;
+	}
 	v->vs = vs;
 	v->live = live;
-	if (!realpath(dir, v->dir) || stat(v->dir, &st) < 0) {
-		rc = -errno;
-		free(v);
-		return rc;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		free(v);
-		return -ENOTDIR;
-	}
+	strcpy(v->dir, dir);
 	v->ck = ckpt_get(live->ckpts, name);
 	if (!v->ck || !ckpt_usable(v->ck)) {
 		rc = v->ck ? -EIO : -ENOENT;
+		close(dfd);
 		view_free(v);
 		return rc;
 	}
 	v->objs = ckpt_objects(v->ck);
 	pthread_mutex_lock(&vs->lock);
-	rc = view_busy_locked(vs, v->dir) ? -EBUSY : view_setup(live, v, name);
+	rc = view_busy_locked(vs, v->dir) ? -EBUSY
+					  : view_setup(live, v, name, dfd);
+	close(dfd);
 	if (rc == 0) {
 		ckpt_view_attach(v->ck);
 		v->next = vs->list;
@@ -967,6 +1004,8 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir)
 		view_unlist(v);
 		if (v->se)
 			fuse_session_unmount(v->se);
+		if (v->mnt_id)
+			vmount_detach(v->dir, v->mnt_id);
 		view_free(v);
 	}
 	return rc;
@@ -1000,7 +1039,10 @@ bool views_free(struct views *vs)
 	atomic_store(&vs->stopping, true);
 	pthread_mutex_lock(&vs->lock);
 	for (struct view *v = vs->list; v; v = v->next)
-		umount2(v->dir, MNT_DETACH);
+		if (v->mnt_id)
+			vmount_detach(v->dir, v->mnt_id);
+		else
+			umount2(v->dir, MNT_DETACH);
 	while ((vs->list || vs->walks) &&
 	       pthread_cond_timedwait(&vs->gone, &vs->lock, &deadline) !=
 	       ETIMEDOUT)

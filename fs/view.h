@@ -21,11 +21,16 @@ int views_create(struct views **out);
 bool views_free(struct views *vs);
 
 /*
- * Mount a view of checkpoint name on dir.  Returns 0 once the mount is up,
- * or -errno: -ENOENT (no such checkpoint), -ENOTDIR, -EBUSY (dir already
- * holds a view), or what mounting returned.
+ * Mount a view of checkpoint name on dir, for uid (who asked): dir is
+ * resolved and checked by vmount_dir_open() and the view mounted on
+ * exactly the directory it checked.  Returns 0 once the mount is up, or
+ * -errno: -ENOENT (no such checkpoint or directory), -ENOTDIR, -ELOOP (a
+ * symlink in dir), -EPERM (an owner rule of fs/vmount.h), -EINVAL (not
+ * absolute, or ".."), -EBUSY (dir already holds a view), or what mounting
+ * returned.
  */
-int view_mount(struct fs_ctx *live, const char *name, const char *dir);
+int view_mount(struct fs_ctx *live, const char *name, const char *dir,
+	       uid_t uid);
 
 /*
  * ckpt_set_opts.on_reached, arg the live tree's fs_ctx: start the

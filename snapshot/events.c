@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,19 +24,39 @@ struct events {
 	uint64_t seq;		/* lock; sequence number of the last line */
 };
 
+/*
+ * The events file may lie in a directory other users write: a FIFO planted
+ * there would block the open (O_NONBLOCK: ENXIO instead) or every write,
+ * and someone else's file would receive every event.
+ */
+static int open_ours(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+		      O_NOFOLLOW | O_NONBLOCK, 0640);
+
+	if (fd < 0)
+		return errno == ENXIO ? -EPERM : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
 int events_open(const char *path, struct events **out)
 {
 	struct events *ev = calloc(1, sizeof(*ev));
-	int rc;
 
 	if (!ev)
 		return -ENOMEM;
 	ev->fd = -1;
 	if (path) {
-		ev->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-			      O_NOFOLLOW, 0640);
+		ev->fd = open_ours(path);
 		if (ev->fd < 0) {
-			rc = -errno;
+			int rc = ev->fd;
+
 			free(ev);
 			return rc;
 		}

@@ -11,7 +11,12 @@
 
 struct events;
 
-/* path may be NULL (ring only).  Returns 0 or -errno. */
+/*
+ * path may be NULL (ring only).  It is opened without following a symlink
+ * and without blocking; anything but a regular file owned by the daemon's
+ * effective uid is refused.  Returns 0 or -errno (-EPERM: refused, -ELOOP:
+ * a symlink).
+ */
 int events_open(const char *path, struct events **out);
 void events_close(struct events *ev);
 

@@ -23,9 +23,11 @@
 struct hist {
 	pthread_mutex_t lock;	/* one append or rewrite at a time */
 	int dfd;		/* immutable: the store directory */
+	int lfd;		/* immutable: our lock file, flocked by writers */
 	unsigned keep_days;	/* immutable */
 	char name[64];		/* immutable: swafs-history.<hash>.jsonl */
 	char tmp[80];		/* immutable: its rewrite's temporary name */
+	char lck[80];		/* immutable: the lock file's name */
 };
 
 const char *hist_file_name(const struct hist *h)
@@ -198,11 +200,15 @@ int hist_parse(const char *line, struct hist_rec *r)
 	return 0;
 }
 
-/* Open the history file; refuse anything but our own regular file. */
-static int open_file(struct hist *h, int flags)
+/*
+ * Open name under the store directory; refuse anything but our own regular
+ * file.  O_NONBLOCK: a FIFO planted under the name must not block us.
+ */
+static int open_ours(struct hist *h, const char *name, int flags)
 {
 	struct stat st;
-	int fd = openat(h->dfd, h->name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(h->dfd, name, flags | O_NOFOLLOW | O_NONBLOCK |
+			O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return -errno;
@@ -214,17 +220,26 @@ static int open_file(struct hist *h, int flags)
 	return fd;
 }
 
-/* Exclusive against other threads and other daemons of this directory. */
+static int open_file(struct hist *h, int flags)
+{
+	return open_ours(h, h->name, flags);
+}
+
+/*
+ * Exclusive against other threads and other daemons of this tree.  The
+ * flock is on our own 0600 lock file, never on the store directory: a
+ * shared directory like /tmp can be flocked by anyone.
+ */
 static void hist_lock(struct hist *h)
 {
 	pthread_mutex_lock(&h->lock);
-	while (flock(h->dfd, LOCK_EX) < 0 && errno == EINTR)
+	while (flock(h->lfd, LOCK_EX) < 0 && errno == EINTR)
 		;
 }
 
 static void hist_unlock(struct hist *h)
 {
-	flock(h->dfd, LOCK_UN);
+	flock(h->lfd, LOCK_UN);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -348,6 +363,7 @@ int hist_read(struct hist *h, int64_t now,
 int hist_open(const char *dir, const char *backing, unsigned keep_days,
 	      int64_t now, struct hist **out)
 {
+	unsigned long long hash = XXH64(backing, strlen(backing), 0);
 	struct hist *h;
 	int rc;
 
@@ -356,31 +372,36 @@ int hist_open(const char *dir, const char *backing, unsigned keep_days,
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
+	h->lfd = -1;
+	pthread_mutex_init(&h->lock, NULL);
 	h->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (h->dfd < 0) {
 		rc = -errno;
-		free(h);
-		return rc;
+		goto fail;
 	}
 	h->keep_days = keep_days;
-	snprintf(h->name, sizeof(h->name), "swafs-history.%016llx.jsonl",
-		 (unsigned long long)XXH64(backing, strlen(backing), 0));
+	snprintf(h->name, sizeof(h->name), "swafs-history.%016llx.jsonl", hash);
 	snprintf(h->tmp, sizeof(h->tmp), "%s.tmp", h->name);
-	pthread_mutex_init(&h->lock, NULL);
-	rc = hist_prune(h, now);
-	if (rc < 0) {
-		hist_close(h);
-		return rc;
-	}
+	snprintf(h->lck, sizeof(h->lck), "swafs-history.%016llx.lock", hash);
+	h->lfd = open_ours(h, h->lck, O_RDWR | O_CREAT);
+	rc = h->lfd < 0 ? h->lfd : hist_prune(h, now);
+	if (rc < 0)
+		goto fail;
 	*out = h;
 	return 0;
+fail:
+	hist_close(h);
+	return rc;
 }
 
 void hist_close(struct hist *h)
 {
 	if (!h)
 		return;
-	close(h->dfd);
+	if (h->lfd >= 0)
+		close(h->lfd);
+	if (h->dfd >= 0)
+		close(h->dfd);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -15,12 +15,14 @@
  *
  * Lines are appended whole with O_APPEND (no fsync: history is advice,
  * not data); pruning rewrites the file through a temporary file and a
- * rename.  Both hold a mutex (threads) and an exclusive flock on DIR
- * (other daemons; held for one short step), so no append is lost to a
- * concurrent rewrite.  Lines that do not parse are
- * skipped by readers and dropped by the next rewrite.  Names under DIR
- * are opened with O_NOFOLLOW, and a history file that is not a regular
- * file owned by the daemon's user is refused.
+ * rename.  Both hold a mutex (threads) and an exclusive flock on the lock
+ * file DIR/swafs-history.<hash>.lock (other daemons of the tree; held for
+ * one short step), so no append is lost to a concurrent rewrite.  DIR
+ * itself is never flocked: in a shared directory such as /tmp anyone could
+ * hold that lock.  Lines that do not parse are skipped by readers and
+ * dropped by the next rewrite.  Names under DIR are opened with
+ * O_NOFOLLOW|O_NONBLOCK, and a history or lock file that is not a regular
+ * file owned by the daemon's user is refused, at hist_open already.
  */
 #ifndef SWAFS_HIST_H
 #define SWAFS_HIST_H
@@ -53,7 +55,8 @@ struct hist_rec {
  * Open the history of the tree whose canonical path is backing, in the
  * directory dir, and prune it as of now (epoch s).  keep_days 0 keeps
  * nothing: the file is emptied and appends are dropped.  Returns 0 or
- * -errno (-EPERM: the history file is not ours or not a regular file).
+ * -errno (-EPERM: the history or lock file is not ours or not a regular
+ * file; -ELOOP: one is a symlink).
  * *out is freed with hist_close().
  */
 int hist_open(const char *dir, const char *backing, unsigned keep_days,

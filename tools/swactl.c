@@ -55,7 +55,10 @@ static const char help_checkpoint[] =
 static const char help_mount[] =
 "  mount MNT NAME DIR\n"
 "      mount a read-only view of checkpoint NAME on DIR; `umount DIR`\n"
-"      ends it and, unless --keep, releases the checkpoint.\n";
+"      ends it and, unless --keep, releases the checkpoint.  DIR may hold\n"
+"      no symlink; the directories above it must belong to root or to\n"
+"      you (writable by others only if sticky, like /tmp), and DIR must\n"
+"      be yours unless you are root.\n";
 
 static const char help_release[] =
 "  release MNT NAME      release checkpoint NAME now\n";
@@ -328,6 +331,42 @@ static int cmd_checkpoint(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * DIR as an absolute path with "." and ".." folded away by name, without
+ * resolving anything: symlinks are not followed here but refused by the
+ * daemon, which resolves DIR itself (fs/vmount.h).  Returns 0 or -1.
+ */
+static int view_dir_path(const char *in, char *out, size_t size)
+{
+	char buf[4096], *save = NULL, *name;
+	size_t n = 0;
+
+	if (in[0] == '/')
+		snprintf(buf, sizeof(buf), "%s", in);
+	else if (!getcwd(buf, sizeof(buf)) ||
+		 strlen(buf) + strlen(in) + 2 > sizeof(buf))
+		return -1;
+	else
+		strcat(strcat(buf, "/"), in);
+	for (name = strtok_r(buf, "/", &save); name;
+	     name = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(name, "."))
+			continue;
+		if (!strcmp(name, "..")) {
+			while (n > 0 && out[--n] != '/')
+				;
+			continue;
+		}
+		if (n + strlen(name) + 2 > size)
+			return -1;
+		n += (size_t)sprintf(out + n, "/%s", name);
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return 0;
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	char dir[4096], rest[256];
@@ -337,9 +376,9 @@ static int cmd_mount(int argc, char **argv)
 		return usage_error("mount wants MNT NAME DIR");
 	if (!parse_name_ok(argv[2]))
 		return usage_error("invalid checkpoint name '%s'", printable(argv[2]));
-	if (!realpath(argv[3], dir)) {
+	if (view_dir_path(argv[3], dir, sizeof(dir)) < 0) {
 		fprintf(stderr, "swactl: cannot use '%s' as view directory: "
-			"%s\n", argv[3], strerror(errno));
+			"path too long\n", printable(argv[3]));
 		return 1;
 	}
 	rc = simple(argv[1], 3, (char *[]){ "mount", argv[2], dir }, rest,

@@ -20,16 +20,21 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/time.h>
 
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
 #include "tools/sync.h"
+#include "tools/syncdir.h"
 
-#define SYNC_PREFIX "swafs-sync-"
 #define SYNC_PEERS (2 * SYNC_COUNT_MAX)	/* jobs plus passing requests */
+#define SYNC_FOREIGN_MAX 16	/* connections of other users (info only) */
+#define SYNC_FOREIGN_UID 4	/* ... of one of them */
+#define SYNC_REPLY_MS 10000	/* a coordinator answers a request in this */
+#define SYNC_GRACE_MS 5000	/* past the group's wait: it is gone */
 #define SYNC_CAP_MS (365LL * 86400 * 1000)	/* even "nomax" ends */
 #define SYNC_IDLE_MS 5000	/* a connection that asks nothing goes */
 #define SYNC_HOLD_MS 2000	/* renew the daemons' holds this often */
@@ -41,18 +46,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* The abstract address of group id; returns its length. */
-static socklen_t sync_addr(const char *id, struct sockaddr_un *sa)
-{
-	int n;
-
-	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
-		     SYNC_PREFIX "%s", id);
-	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			   (size_t)n);
 }
 
 /* Send a formatted line; never blocks, never raises SIGPIPE. */
@@ -100,6 +93,8 @@ struct peer {
 struct coord {
 	const char *id;
 	int lfd;
+	int dfd;		/* the socket's directory (tools/syncdir.h) */
+	ino_t ino;		/* the socket's inode there */
 	uid_t owner;
 	unsigned count, joined, ready;
 	bool go, nomax, over;
@@ -170,7 +165,9 @@ static bool peer_request(struct coord *g, int k, char *line)
 	else if (join) {
 		p->state = PEER_JOINING;
 		g->joined++;
-		say(p->fd, "joined %u %u\n", g->joined, g->count);
+		/* the wait left bounds how long the job waits for us */
+		say(p->fd, "joined %u %u %lld\n", g->joined, g->count,
+		    (long long)(g->deadline - now_ms()));
 		return true;
 	} else if (end) {
 		unsigned waiting = g->joined;
@@ -232,6 +229,27 @@ static void peer_input(struct coord *g, int k)
 		peer_gone(g, k);
 }
 
+/*
+ * Other users may only ask for info: their connections are capped, per
+ * uid and together, so that they never take the jobs' slots.
+ */
+static bool coord_room(const struct coord *g, uid_t uid)
+{
+	int all = 0, theirs = 0;
+
+	if (g->npeers == SYNC_PEERS)
+		return false;
+	if (uid == 0 || uid == g->owner)
+		return true;
+	for (int k = 0; k < g->npeers; k++) {
+		uid_t u = g->peers[k].uid;
+
+		all += u != 0 && u != g->owner;
+		theirs += u == uid;
+	}
+	return all < SYNC_FOREIGN_MAX && theirs < SYNC_FOREIGN_UID;
+}
+
 static void coord_accept(struct coord *g)
 {
 	struct ucred cred;
@@ -240,8 +258,8 @@ static void coord_accept(struct coord *g)
 
 	if (fd < 0)
 		return;
-	if (g->npeers == SYNC_PEERS ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    !coord_room(g, cred.uid)) {
 		close(fd);
 		return;
 	}
@@ -330,42 +348,46 @@ static void coord_run(struct coord *g)
  * caller's session, terminal, files and working directory, so it holds
  * nothing but its socket (a mount it started in stays unmountable).
  */
-static void coord_main(struct coord *g, int lfd)
+static void coord_main(struct coord *g, int lfd, int dfd)
 {
-	int keep = fcntl(lfd, F_DUPFD_CLOEXEC, 3);
+	int keep = fcntl(lfd, F_DUPFD_CLOEXEC, 5);
+	int dkeep = fcntl(dfd, F_DUPFD_CLOEXEC, 5);
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-	if (keep < 0 || nul < 0 || setsid() < 0 || chdir("/") < 0)
+	if (keep < 0 || dkeep < 0 || nul < 0 || setsid() < 0 || chdir("/") < 0)
 		_exit(1);
 	dup2(nul, 0);
 	dup2(nul, 1);
 	dup2(nul, 2);
-	if (keep != 3 && dup3(keep, 3, O_CLOEXEC) < 0)
+	if (dup3(keep, 3, O_CLOEXEC) < 0 || dup3(dkeep, 4, O_CLOEXEC) < 0)
 		_exit(1);
-	close_range(4, ~0U, 0);
+	close_range(5, ~0U, 0);
 	prctl(PR_SET_NAME, "swafs-sync");
 	g->lfd = 3;
+	g->dfd = 4;
 	coord_run(g);
+	/* a new group of the id may start once ours is gone */
+	syncdir_unlink(g->dfd, g->id, g->ino);
 	_exit(0);
 }
 
 int sync_start(const char *id, unsigned count, int64_t wait_ms)
 {
-	struct sockaddr_un sa;
-	socklen_t len = sync_addr(id, &sa);
 	struct coord *g = NULL;
-	int lfd, rc = 1;
+	uid_t me = geteuid();
+	int dfd = syncdir_open(me, true), lfd = -1, rc = 1;
 	pid_t pid;
 
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, len) < 0 ||
-	    listen(lfd, 64) < 0) {
-		if (errno == EADDRINUSE)
+	if (dfd < 0)
+		return 1;	/* said why */
+	lfd = syncdir_listen(dfd, me, id);
+	if (lfd < 0) {
+		if (lfd == -EADDRINUSE)
 			rc = SYNC_EXIT_STARTED;
 		fprintf(stderr, "swactl: sync group %s %s%s\n", id,
 			rc == SYNC_EXIT_STARTED ? "already started"
 						: "cannot be started: ",
-			rc == SYNC_EXIT_STARTED ? "" : strerror(errno));
+			rc == SYNC_EXIT_STARTED ? "" : strerror(-lfd));
 		goto out;
 	}
 	g = calloc(1, sizeof(*g));
@@ -373,13 +395,14 @@ int sync_start(const char *id, unsigned count, int64_t wait_ms)
 		fprintf(stderr, "swactl: out of memory\n");
 		goto out;
 	}
-	*g = (struct coord){ .id = id, .owner = getuid(), .count = count,
-			     .nomax = wait_ms < 0, .t0 = now_ms() };
+	*g = (struct coord){ .id = id, .owner = me, .count = count,
+			     .nomax = wait_ms < 0, .t0 = now_ms(),
+			     .ino = syncdir_ino(dfd, id) };
 	g->deadline = g->t0 + (wait_ms < 0 ? SYNC_CAP_MS : wait_ms);
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0)
-		coord_main(g, lfd);
+		coord_main(g, lfd, dfd);
 	if (pid < 0) {
 		fprintf(stderr, "swactl: sync group %s cannot be started: %s\n",
 			id, strerror(errno));
@@ -392,12 +415,28 @@ out:
 	free(g);
 	if (lfd >= 0)
 		close(lfd);
+	close(dfd);
 	return rc;
 }
 
 /* ---- talking to a coordinator --------------------------------------- */
 
-/* Read one line (without its newline), byte by byte: no read-ahead. */
+/* Bound each receive on fd to ms (at least 1 ms). */
+static void set_deadline(int fd, int64_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000,
+			      .tv_usec = (ms % 1000) * 1000 };
+
+	if (ms < 1)
+		tv = (struct timeval){ .tv_usec = 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+/*
+ * Read one line (without its newline), byte by byte: no read-ahead.  Every
+ * receive is bounded (set_deadline): a timeout reads as the coordinator
+ * gone.
+ */
 static int recv_line(int fd, char *buf, size_t size)
 {
 	size_t n = 0;
@@ -418,40 +457,41 @@ static int recv_line(int fd, char *buf, size_t size)
 	return -1;
 }
 
-/*
- * Connect to group id's coordinator.  A job (trusted) joins only one run
- * by root or by its own user, never a squatter of the name that would
- * time its checkpoint.  Returns the socket or minus the exit code
- * (reported).
- */
-static int sync_connect(const char *id, bool trusted)
-{
-	struct sockaddr_un sa;
-	socklen_t len = sync_addr(id, &sa), clen;
-	struct ucred cred = { .uid = (uid_t)-1 };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+struct find {
+	const char *id;
+	int fd;			/* the socket, or -errno of the last try */
+};
 
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, len) == 0) {
-		clen = sizeof(cred);
-		if (!trusted || (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
-					    &clen) == 0 &&
-				 (cred.uid == 0 || cred.uid == getuid())))
-			return fd;
-		fprintf(stderr, "swactl: sync group %s was started by another "
-			"user (uid %u): not joining it\n", id,
-			(unsigned)cred.uid);
-		close(fd);
-		return -1;
+static bool find_in(int dfd, uid_t owner, void *arg)
+{
+	struct find *f = arg;
+
+	f->fd = syncdir_connect(dfd, owner, f->id);
+	return f->fd >= 0 || f->fd == -EPERM;
+}
+
+/*
+ * Connect to group id's coordinator: in the caller's directory, then
+ * root's, and for root with users every user's (tools/syncdir.h), so a
+ * job joins only a group of root's or of its own user.  Returns the
+ * socket, its receives bounded, or minus the exit code (reported).
+ */
+static int sync_connect(const char *id, bool users)
+{
+	struct find f = { .id = id, .fd = -ENOENT };
+
+	syncdir_each(users, find_in, &f);
+	if (f.fd >= 0) {
+		set_deadline(f.fd, SYNC_REPLY_MS);
+		return f.fd;
 	}
-	if (errno == ECONNREFUSED || errno == ENOENT) {
+	if (f.fd == -ENOENT || f.fd == -ECONNREFUSED) {
 		fprintf(stderr, "swactl: sync group %s not started\n", id);
-		close(fd);
 		return -SYNC_EXIT_NOT_STARTED;
 	}
-	fprintf(stderr, "swactl: cannot reach sync group %s: %s\n", id,
-		strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	if (f.fd != -EPERM)
+		fprintf(stderr, "swactl: cannot reach sync group %s: %s\n", id,
+			strerror(-f.fd));
 	return -1;
 }
 
@@ -475,7 +515,7 @@ int sync_end(const char *id)
 {
 	char line[SYNC_LINE];
 	unsigned waiting;
-	int fd = sync_connect(id, false), rc;
+	int fd = sync_connect(id, true), rc;
 
 	if (fd < 0)
 		return -fd;
@@ -494,41 +534,53 @@ int sync_end(const char *id)
 	return rc;
 }
 
-/* A listening socket (__SO_ACCEPTCON) named @swafs-sync-ID. */
-static bool group_socket(const char *line, char *id, size_t size)
-{
-	char path[128];
-	unsigned long flags;
+struct each {
+	void (*fn)(char *record, void *arg);
+	void *arg;
+};
 
-	if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %127s", &flags,
-		   path) != 2 || !(flags & 0x10000) ||
-	    strncmp(path, "@" SYNC_PREFIX, strlen("@" SYNC_PREFIX)))
-		return false;
-	snprintf(id, size, "%s", path + strlen("@" SYNC_PREFIX));
-	return parse_name_ok(id);
+/* Every group of one directory; false: go on to the next. */
+static bool list_in(int dfd, uid_t owner, void *arg)
+{
+	struct each *e = arg;
+	char reply[SYNC_LINE], id[80];
+	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+	struct dirent *de;
+
+	if (!d && dup >= 0)
+		close(dup);
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		int fd;
+
+		if (n < 6 || n - 5 >= sizeof(id) ||
+		    strcmp(de->d_name + n - 5, ".sock"))
+			continue;
+		snprintf(id, sizeof(id), "%.*s", (int)(n - 5), de->d_name);
+		if (!parse_name_ok(id))
+			continue;
+		/* a group that ends meanwhile is simply not listed */
+		fd = syncdir_connect(dfd, owner, id);
+		if (fd < 0)
+			continue;
+		set_deadline(fd, SYNC_REPLY_MS);
+		if (say(fd, "info\n") == 0 &&
+		    recv_line(fd, reply, sizeof(reply)) == 0 &&
+		    !strncmp(reply, "ok ", 3))
+			e->fn(reply + 3, e->arg);
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+	return false;
 }
 
 void sync_each(void (*fn)(char *record, void *arg), void *arg)
 {
-	char line[512], id[128], reply[SYNC_LINE];
-	FILE *f = fopen("/proc/net/unix", "re");
+	struct each e = { .fn = fn, .arg = arg };
 
-	while (f && fgets(line, sizeof(line), f)) {
-		int fd;
-
-		if (!group_socket(line, id, sizeof(id)))
-			continue;
-		/* a group that ends meanwhile is simply not listed */
-		fd = sync_connect(id, false);
-		if (fd >= 0 && say(fd, "info\n") == 0 &&
-		    recv_line(fd, reply, sizeof(reply)) == 0 &&
-		    !strncmp(reply, "ok ", 3))
-			fn(reply + 3, arg);
-		if (fd >= 0)
-			close(fd);
-	}
-	if (f)
-		fclose(f);
+	syncdir_each(true, list_in, &e);
 }
 
 /* ---- a job of the group --------------------------------------------- */
@@ -539,6 +591,7 @@ struct job {
 	char *const *mnts;
 	int n;
 	int fd;			/* to the coordinator */
+	int64_t deadline;	/* ms: the group's wait is over by then */
 	unsigned joined, count;
 	bool decided;		/* the coordinator said commit or abort */
 	bool committed;		/* it said commit: the other jobs commit */
@@ -619,19 +672,22 @@ static int job_barrier(void *arg, struct take_held *h)
 	say(j->fd, "ready\n");
 	for (;;) {
 		r = poll(&p, 1, SYNC_HOLD_MS);
-		if (r > 0 || (r < 0 && errno != EINTR))
+		if (r > 0 || (r < 0 && errno != EINTR) || now_ms() > j->deadline)
 			break;
 		if (r == 0 && take_hold(h))
 			return 1;	/* a daemon gave up: we fail */
 	}
+	set_deadline(j->fd, j->deadline - now_ms());
 	return job_decision(j, recv_line(j->fd, line, sizeof(line)) == 0
 			       ? line : NULL);
 }
 
-/* Join: 0 with j->joined and j->count set, else the exit code. */
+/* Join: 0 with j->joined, j->count and j->deadline set, else the exit
+ * code. */
 static int job_join(struct job *j)
 {
 	char line[SYNC_LINE];
+	long long left;
 
 	if (say(j->fd, "join %s\n", j->r->name) < 0 ||
 	    recv_line(j->fd, line, sizeof(line)) < 0) {
@@ -639,8 +695,10 @@ static int job_join(struct job *j)
 			"away\n", j->id);
 		return 1;
 	}
-	if (sscanf(line, "joined %u %u", &j->joined, &j->count) != 2)
+	if (sscanf(line, "joined %u %u %lld", &j->joined, &j->count,
+		   &left) != 3 || left < 0)
 		return coord_error(j->id, line);
+	j->deadline = now_ms() + left + SYNC_GRACE_MS;
 	/*
 	 * A mount we may not change (or no swafs mount) fails here: the
 	 * group goes only once every job has said "noted", so our "failed"
@@ -669,12 +727,15 @@ int sync_join(const char *id, const struct take_req *r, char *const mnts[],
 	char line[SYNC_LINE];
 	int rc;
 
-	j.fd = sync_connect(id, true);
+	j.fd = sync_connect(id, false);
 	if (j.fd < 0)
 		return -j.fd;
 	rc = job_join(&j);
 	if (rc == 0) {
-		bool got = recv_line(j.fd, line, sizeof(line)) == 0;
+		bool got;
+
+		set_deadline(j.fd, j.deadline - now_ms());
+		got = recv_line(j.fd, line, sizeof(line)) == 0;
 
 		if (got && !strcmp(line, "go"))
 			rc = before ? before(arg) : 0;

@@ -2,13 +2,17 @@
  * sync.h - sync groups: separate jobs, each running `swactl checkpoint
  * MNT... --sync ID`, reach one common instant (DESIGN.md 6).
  *
- * `swactl sync start` forks a coordinator that listens on the abstract
- * unix socket "\0swafs-sync-ID" (no file to go stale) and lives exactly
- * as long as its group: it exits once it has said commit or abort, or
- * answered end.  One line per message:
+ * `swactl sync start` forks a coordinator that listens on ID.sock in its
+ * user's directory (tools/syncdir.h: only that user and root can put a
+ * socket there) and lives exactly as long as its group: it exits, removing
+ * its socket, once it has said commit or abort, or answered end.  Users
+ * other than root and the starter may only ask info, with few connections
+ * (SYNC_FOREIGN_*).  Every receive of a client is bounded: replies by
+ * SYNC_REPLY_MS, a job's wait for go and commit by the group's wait (W,
+ * ms left, sent with joined).  One line per message:
  *
  *   job -> coordinator       coordinator -> job
- *   join NAME                joined K N | err EXIT MESSAGE (and closes)
+ *   join NAME                joined K N W | err EXIT MESSAGE (and closes)
  *   noted | failed           (its mounts took the sync-joined note)
  *                            go          all N joined and noted: prepare
  *   ready | failed           commit      all N held: commit now

@@ -11,7 +11,7 @@
 # end`, a foreign uid, the coordinator gone after its group, the events.
 . "$(dirname "$0")/ckpt-lib.sh"
 
-G=t$$	# abstract socket names are machine-wide: ours carry our pid
+G=t$$	# root's group names are machine-wide: ours carry our pid
 COORDS=()
 
 # coordinators are no children of ours: at exit kill those still running

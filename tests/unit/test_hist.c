@@ -1,6 +1,8 @@
 /* Unit tests for snapshot/hist.c: format round trip, append, pruning by
- * age, broken lines, concurrent appends, refusal of foreign files, and
- * that the store's stale cleanup leaves history alone. */
+ * age, broken lines, concurrent appends, refusal of foreign files, FIFOs
+ * and symlinks (also for the events file of snapshot/events.c), no lock
+ * on the shared store directory, and that the store's stale cleanup
+ * leaves history alone. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/events.h"
 #include "snapshot/hist.h"
 #include "snapshot/pstore.h"
 
@@ -306,6 +310,85 @@ Test(hist, refuses_symlink_and_foreign_file, .init = setup, .fini = teardown)
 		cr_assert_eq(fchown(fd, 65534, 65534), 0);
 		close(fd);
 		cr_assert_eq(hist_append(h, &a, NOW), -EPERM);
+	}
+}
+
+/* A name planted in the store before hist_open: refused at open, at once. */
+static void planted(const char *suffix, mode_t fifo_or_file)
+{
+	char p[256];
+
+	cr_assert_eq(hist_open(dir, "/srv/data", 30, NOW, &h), 0);
+	snprintf(p, sizeof(p), "%s/%s", dir, hist_file_name(h));
+	if (strcmp(suffix, "jsonl"))
+		strcpy(strrchr(p, '.'), ".lock");
+	hist_close(h);
+	h = NULL;
+	unlink(p);
+	if (S_ISFIFO(fifo_or_file)) {
+		cr_assert_eq(mkfifo(p, 0666), 0);
+	} else {
+		int fd = open(p, O_WRONLY | O_CREAT, 0666);
+
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(fchown(fd, 65534, 65534), 0);
+		close(fd);
+	}
+	cr_assert_eq(hist_open(dir, "/srv/data", 30, NOW, &h), -EPERM,
+		     "planted %s %s accepted", suffix,
+		     S_ISFIFO(fifo_or_file) ? "FIFO" : "file");
+	cr_assert_null(h);
+	unlink(p);
+}
+
+Test(hist, refuses_planted_names_at_open, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	planted("jsonl", S_IFIFO);
+	planted("lock", S_IFIFO);
+	if (geteuid() != 0)
+		return;
+	planted("jsonl", S_IFREG);
+	planted("lock", S_IFREG);
+}
+
+/* Someone holding flock on the (shared) store directory delays nothing. */
+Test(hist, ignores_flock_on_store_dir, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+	struct hist_rec a = rec("a", NOW);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(flock(dfd, LOCK_EX), 0);
+	cr_assert_eq(hist_open(dir, "/srv/data", 30, NOW, &h), 0);
+	cr_assert_eq(hist_append(h, &a, NOW), 0);
+	cr_assert_eq(hist_prune(h, NOW), 0);
+	cr_assert_eq(read_all(NOW).n, 1);
+	close(dfd);
+}
+
+Test(hist, events_file_refuses_fifo_symlink_foreign, .init = setup,
+     .fini = teardown, .timeout = 10)
+{
+	struct events *ev = NULL;
+	char p[128], q[128];
+
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	cr_assert_eq(mkfifo(p, 0666), 0);
+	cr_assert_eq(events_open(p, &ev), -EPERM, "a FIFO without reader");
+	cr_assert_eq(open(p, O_RDONLY | O_NONBLOCK) >= 0, 1);
+	cr_assert_eq(events_open(p, &ev), -EPERM, "a FIFO with a reader");
+	snprintf(q, sizeof(q), "%s/link", dir);
+	cr_assert_eq(symlink("events", q), 0);
+	cr_assert_eq(events_open(q, &ev), -ELOOP);
+	snprintf(q, sizeof(q), "%s/events", dir);
+	cr_assert_eq(access(q, F_OK), -1, "followed the symlink");
+	cr_assert_eq(events_open(q, &ev), 0);
+	events_close(ev);
+	if (geteuid() == 0) {
+		cr_assert_eq(chown(q, 65534, 65534), 0);
+		cr_assert_eq(events_open(q, &ev), -EPERM, "someone else's file");
 	}
 }
 
