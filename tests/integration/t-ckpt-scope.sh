@@ -12,7 +12,7 @@
 . "$(dirname "$0")/ckpt-lib.sh"
 
 B=$WORK/backing M=$WORK/mnt V=$WORK/view
-mkdir -p "$B" "$M" "$V"
+mkdir -p "$B" "$M" "$V" "$WORK/store"
 swafs_mount "$B" "$M" "events=$WORK/events,store=$WORK/store"
 SCOPE=(--path sub1 --path sub2/x)
 MSCOPE=(--scope sub1 --scope sub2/x)
