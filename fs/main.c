@@ -257,6 +257,7 @@ static void unescape_octal(char *s)
 /* Option values after parsing. */
 struct main_vals {
 	unsigned fd_cache;
+	unsigned kept_max;	/* descriptors of unlinked released files */
 	unsigned block_size;
 	uint64_t store_mem;
 	uint64_t store_max;
@@ -322,6 +323,9 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	setrlimit(RLIMIT_NOFILE, &rl);
 	/* a quarter of the limit: open files need one descriptor each */
 	v->fd_cache = rl.rlim_cur / 4 < 8192 ? (unsigned)(rl.rlim_cur / 4) : 8192;
+	/* an eighth: released files a view may still read after their last
+	 * name went (cobj.h rule 6); never evicted, so bounded apart */
+	v->kept_max = rl.rlim_cur / 8 < 8192 ? (unsigned)(rl.rlim_cur / 8) : 8192;
 	if (o->fd_cache) {
 		if (parse_u64(o->fd_cache, 16, FD_CACHE_MAX, &n))
 			return fail("invalid option 'fd_cache=%s': %s",
@@ -398,7 +402,8 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 				    .store_mem = v->store_mem,
 				    .store_max = v->store_max,
 				    .throttle_ns = (int64_t)(v->throttle_max *
-							     1e9) };
+							     1e9),
+				    .kept_max = v->kept_max };
 	int rc;
 
 	rc = events_open(o->events, &ctx->events);
