@@ -5,7 +5,8 @@
 # T attributes of a file changed behind the mount's back, readlink,
 # readdir, getxattr and open of objects removed behind the mount's back
 # once the view's descriptor cache (1,024) let go of them, a read of a file
-# released and then changed, and open and read of released files whose
+# released and then changed (also one written through a descriptor still
+# open after its last name went), and open and read of released files whose
 # last name went after the daemon's budget of kept descriptors was spent
 # (started with 400 open files: 50 kept).  The last case also checks that
 # the files kept within the budget still read as at T.
@@ -40,13 +41,15 @@ echo o >"$M/d/o"
 echo g >"$M/d/g"
 echo y >"$M/c/y"
 head -c 300000 /dev/urandom >"$M/h"
+head -c 300000 /dev/urandom >"$M/u"
+cp "$M/u" "$WORK/u.T"
 for i in $(seq 1100); do : >"$M/pad/p$i"; done
 declare -A INO
 for n in s D x1 o; do INO[$n]=$(stat -c %i "$B/d/$n"); done
 ckpt_take "$M" c1 --retain saved
 view_mount "$M" c1 "$V"
 stat -c %i "$V/d/s" "$V/d/D" "$V/d/x1" "$V/d/o" >/dev/null || fail "first lookups"
-cat "$V/h" >/dev/null || fail "first read of h"
+cat "$V/h" "$V/u" >/dev/null || fail "first read of h and u"
 sleep 0.01
 
 # T attributes of a file changed behind the mount's back
@@ -77,6 +80,21 @@ wait_until 5 grep -q '"event":"file-released"' "$EV" || fail "h was not released
 dd if=/dev/urandom of="$M/h" bs=4096 count=1 conv=notrunc status=none
 expect_eio "read after release and change" dd if="$V/h" of=/dev/null iflag=direct bs=64K
 expect_event "read" "[^\"]*/h \(inode [0-9]+\): changed after it was released"
+
+# u, released too, loses its last name while a live descriptor is open:
+# the view still reads its T bytes (a kept descriptor), until a write
+# through that descriptor changes it
+wait_until 5 [ "$(grep -c '"event":"file-released"' "$EV")" -ge 2 ] ||
+	fail "u was not released"
+exec 7<>"$M/u"
+rm "$M/u"
+dd if="$V/u" of="$WORK/u.V" iflag=direct bs=64K status=none ||
+	fail "u after its last name went"
+cmp "$WORK/u.T" "$WORK/u.V" || fail "u after its last name went: not its T bytes"
+echo post-T >&7
+exec 7>&-
+expect_eio "read after unlink and change" dd if="$V/u" of=/dev/null iflag=direct bs=64K
+expect_event "read of u" "([^\"]*/u \(deleted\)|deleted file) \(inode [0-9]+\): changed after it was released"
 view_umount "$V"
 swafs_umount "$M"
 
