@@ -4,6 +4,7 @@
  * BACKING is opened before the mount, so `swafs DIR DIR` (mounting over the
  * backing directory itself) works and leaves no way around the live tree.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -644,6 +645,20 @@ static int help_or_version(const struct main_opts *o)
 	return o->help || o->version ? 0 : -1;
 }
 
+/*
+ * libfuse ends a session's worker threads (a view's, at its unmount) with
+ * pthread_cancel, for which glibc loads libgcc_s on first use.  A daemon
+ * out of descriptors then cannot open it, and glibc aborts the process:
+ * load it while descriptors are free.
+ */
+static void preload_unwinder(void)
+{
+	if (!dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE))
+		fprintf(stderr, "swafs: warning: cannot load libgcc_s.so.1 (%s): "
+			"a view unmounted while out of descriptors may abort the "
+			"daemon\n", dlerror());
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -671,6 +686,7 @@ int main(int argc, char *argv[])
 	    add_implied(&args, &o, backing) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
+	preload_unwinder();
 	ctx.as_caller = geteuid() == 0;
 	if (ctx.as_caller && setgroups(0, NULL) < 0)
 		goto out;

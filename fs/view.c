@@ -290,6 +290,21 @@ static int view_insert_fd(struct view *v, int fd, struct ino **out)
 	return ino_insert(v->itab, fd, &st, out);
 }
 
+/* The object of a captured entry by its handle, or -1 if gone. */
+static int open_entry(struct view *v, const struct nsent *e)
+{
+	int fd;
+
+	if (!e->fh)
+		return -1;
+	do {
+		fd = open_by_handle_at(ino_table_root_fd(v->itab),
+				       (struct file_handle *)e->fh,
+				       O_PATH | O_CLOEXEC);
+	} while (fd < 0 && ino_fd_room(v->itab, errno));
+	return fd;
+}
+
 /* name in a directory whose T entries were captured. */
 static int resolve_captured(struct view *v, struct cobj *dir, dev_t dev,
 			    const char *name, struct ino **out)
@@ -303,9 +318,7 @@ static int resolve_captured(struct view *v, struct cobj *dir, dev_t dev,
 	if (k < 0)
 		return -ENOENT;
 	nsdir_entry(d, (size_t)k, &e);
-	fd = e.fh ? open_by_handle_at(ino_table_root_fd(v->itab),
-				      (struct file_handle *)e.fh,
-				      O_PATH | O_CLOEXEC) : -1;
+	fd = open_entry(v, &e);
 	if (fd >= 0)
 		return view_insert_fd(v, fd, out);
 	/* gone from the live tree: only its checkpoint entry remains, with
@@ -335,7 +348,9 @@ static int view_resolve(struct view *v, struct ino *p, const char *name,
 		pfd = ino_fd_get(v->itab, p);
 		if (pfd < 0)
 			return view_eio("%s", view_why_unserved(cp));
-		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		do {
+			fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		} while (fd < 0 && ino_fd_room(v->itab, errno));
 		err = errno;
 		ino_fd_put(v->itab, p);
 		cp = view_cobj(v, p);
