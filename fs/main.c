@@ -4,6 +4,7 @@
  * BACKING is opened before the mount, so `swafs DIR DIR` (mounting over the
  * backing directory itself) works and leaves no way around the live tree.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -280,6 +281,7 @@ struct main_vals {
 	unsigned fd_cache;
 	unsigned user_opens;	/* per uid but root and the owner */
 	unsigned open_pool;	/* for all of those uids together */
+	unsigned kept_max;	/* descriptors of unlinked released files */
 	unsigned block_size;
 	uint64_t store_mem;
 	uint64_t store_max;
@@ -386,6 +388,9 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	setrlimit(RLIMIT_NOFILE, &rl);
 	/* a quarter of the limit: open files need one descriptor each */
 	v->fd_cache = rl.rlim_cur / 4 < 8192 ? (unsigned)(rl.rlim_cur / 4) : 8192;
+	/* an eighth: released files a view may still read after their last
+	 * name went (cobj.h rule 7); never evicted, so bounded apart */
+	v->kept_max = rl.rlim_cur / 8 < 8192 ? (unsigned)(rl.rlim_cur / 8) : 8192;
 	if (o->fd_cache) {
 		if (parse_u64(o->fd_cache, 16, FD_CACHE_MAX, &n))
 			return fail("invalid option 'fd_cache=%s': %s",
@@ -519,7 +524,8 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 				    .store_mem = store_split(v, false),
 				    .store_max = store_split(v, true),
 				    .throttle_ns = (int64_t)(v->throttle_max *
-							     1e9) };
+							     1e9),
+				    .kept_max = v->kept_max };
 	int rc;
 
 	co.events = ctx->events;
@@ -802,6 +808,20 @@ static int help_or_version(const struct main_opts *o)
 	return o->help || o->version ? 0 : -1;
 }
 
+/*
+ * libfuse ends a session's worker threads (a view's, at its unmount) with
+ * pthread_cancel, for which glibc loads libgcc_s on first use.  A daemon
+ * out of descriptors then cannot open it, and glibc aborts the process:
+ * load it while descriptors are free.
+ */
+static void preload_unwinder(void)
+{
+	if (!dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE))
+		fprintf(stderr, "swafs: warning: cannot load libgcc_s.so.1 (%s): "
+			"a view unmounted while out of descriptors may abort the "
+			"daemon\n", dlerror());
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -829,6 +849,7 @@ int main(int argc, char *argv[])
 	    refuse_stacked(mnt) < 0 || add_implied(&args, &o, backing) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
+	preload_unwinder();
 	ctx.as_caller = geteuid() == 0;
 	if (ctx.as_caller && setgroups(0, NULL) < 0)
 		goto out;

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #define VIEW_FD_CACHE 1024
 #define VIEW_TIMEOUT 86400.0	/* a view never changes */
 #define XATTR_MAX 65536
+#define VIEW_WHY_MAX (NAME_MAX + 256)
 
 struct view {
 	struct view *next;		/* views->lock */
@@ -129,7 +131,40 @@ static void view_integrity(struct view *v, struct ino *i, const char *why)
 	ckpt_report_integrity(v->ck, what);
 }
 
-/* One stderr line: i fails with EIO because the checkpoint went. */
+/*
+ * G3: every EIO a view answers writes an integrity-error event naming the
+ * object and why.  The code that finds the failure says why (view_eio);
+ * the answer goes through view_reply_rc(), which writes the event, so an
+ * EIO cannot leave without one, whatever returned it (a backing EIO
+ * without a reason is named as such).  A request runs on one thread from
+ * its handler to its answer: the reason is kept per thread until then.
+ * While the checkpoint is gone, view_gone() speaks instead, rate-limited.
+ */
+static __thread char view_why[VIEW_WHY_MAX];
+
+static int view_eio(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(view_why, sizeof(view_why), fmt, ap);
+	va_end(ap);
+	return -EIO;
+}
+
+/* Answer rc (0 or -errno) to a request about object i. */
+static void view_reply_rc(fuse_req_t req, struct view *v, struct ino *i,
+			  int rc)
+{
+	if (rc == -EIO && ckpt_usable(v->ck))
+		view_integrity(v, i, view_why[0] ? view_why :
+			       "the backing filesystem answered EIO");
+	view_why[0] = '\0';
+	reply_rc(req, rc);
+}
+
+/* One stderr line and event: i fails with EIO because the checkpoint
+ * went. */
 static void view_say_gone(struct view *v, struct ino *i)
 {
 	char what[PATH_MAX + 256];
@@ -138,6 +173,7 @@ static void view_say_gone(struct view *v, struct ino *i)
 	fprintf(stderr, "swafs: view '%s' of checkpoint '%s': %s: checkpoint "
 		"%s\n", v->dir, ckpt_name(v->ck), what,
 		ckpt_unusable_why(v->ck) ?: "released");
+	view_integrity(v, i, ckpt_unusable_why(v->ck) ?: "checkpoint released");
 }
 
 /*
@@ -159,16 +195,34 @@ static int view_gone(struct view *v, struct ino *i)
  * G3: an object the live tree never captured but whose ctime is after T
  * was changed behind the mount's back; its live state is not T's.
  */
-static bool changed_behind(struct view *v, struct ino *i,
-			   const struct stat *st)
+static bool changed_behind(struct view *v, const struct stat *st)
 {
 	const struct timespec *t = ckpt_time(v->ck);
 
 	if (st->st_ctim.tv_sec < t->tv_sec ||
 	    (st->st_ctim.tv_sec == t->tv_sec && st->st_ctim.tv_nsec <= t->tv_nsec))
 		return false;
-	view_integrity(v, i, "changed behind the mount's back since T");
+	view_eio("changed behind the mount's back since T");
 	return true;
+}
+
+/* Why T data of entry c cannot be served (a read or open failed). */
+static const char *view_why_unserved(const struct cobj *c)
+{
+	unsigned f = c ? cobj_flags(c) : 0;
+
+	if (f & COBJ_LOST)
+		return "released, then its last name went when no more "
+		       "descriptors could be kept";
+	if (f & COBJ_BROKEN)
+		return "a capture of its T state failed";
+	if (f & COBJ_CHANGED)
+		return "changed after it was released";
+	if (!c)
+		return "cannot be reopened: no name, handle or checkpoint "
+		       "entry reaches it";
+	return "T data cannot be served (a saved block changed since, or "
+	       "the store failed a check)";
 }
 
 /* T attributes of i, validated (rule 3). */
@@ -182,12 +236,12 @@ static int view_tstat(struct view *v, struct ino *i, struct stat *st)
 	if (!c) {
 		fd = ino_fd_get(v->itab, i);
 		if (fd < 0)
-			return -EIO;
+			return view_eio("%s", view_why_unserved(view_cobj(v, i)));
 		if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 			rc = -errno;
 		ino_fd_put(v->itab, i);
 		c = view_cobj(v, i);
-		if (!c && rc == 0 && changed_behind(v, i, st))
+		if (!c && rc == 0 && changed_behind(v, st))
 			rc = -EIO;
 	}
 	if (c)
@@ -195,16 +249,15 @@ static int view_tstat(struct view *v, struct ino *i, struct stat *st)
 	return rc;
 }
 
+/* On failure the caller still holds i's lookup reference. */
 static int view_entry(struct view *v, struct ino *i, struct fuse_entry_param *e)
 {
 	int rc;
 
 	memset(e, 0, sizeof(*e));
 	rc = view_tstat(v, i, &e->attr);
-	if (rc < 0) {
-		ino_forget(v->itab, i, 1);
+	if (rc < 0)
 		return rc;
-	}
 	e->ino = fs_nodeid_in(v->itab, i);
 	e->attr_timeout = VIEW_TIMEOUT;
 	e->entry_timeout = VIEW_TIMEOUT;
@@ -225,6 +278,21 @@ static int view_insert_fd(struct view *v, int fd, struct ino **out)
 	return ino_insert(v->itab, fd, &st, out);
 }
 
+/* The object of a captured entry by its handle, or -1 if gone. */
+static int open_entry(struct view *v, const struct nsent *e)
+{
+	int fd;
+
+	if (!e->fh)
+		return -1;
+	do {
+		fd = open_by_handle_at(ino_table_root_fd(v->itab),
+				       (struct file_handle *)e->fh,
+				       O_PATH | O_CLOEXEC);
+	} while (fd < 0 && ino_fd_room(v->itab, errno));
+	return fd;
+}
+
 /* name in a directory whose T entries were captured. */
 static int resolve_captured(struct view *v, struct cobj *dir, dev_t dev,
 			    const char *name, struct ino **out)
@@ -238,16 +306,16 @@ static int resolve_captured(struct view *v, struct cobj *dir, dev_t dev,
 	if (k < 0)
 		return -ENOENT;
 	nsdir_entry(d, (size_t)k, &e);
-	fd = e.fh ? open_by_handle_at(ino_table_root_fd(v->itab),
-				      (struct file_handle *)e.fh,
-				      O_PATH | O_CLOEXEC) : -1;
+	fd = open_entry(v, &e);
 	if (fd >= 0)
 		return view_insert_fd(v, fd, out);
-	/* gone from the live tree: only its checkpoint entry remains */
+	/* gone from the live tree: only its checkpoint entry remains, with
+	 * the whole T image or a kept descriptor (cobj.h rule 7) */
 	c = cobj_find(v->objs, dev, e.ino);
-	if (c && (cobj_flags(c) & COBJ_DEAD))
+	if (c && (cobj_flags(c) & (COBJ_DEAD | COBJ_KEPT)))
 		return ino_insert(v->itab, -1, cobj_stat(c), out);
-	return -EIO;
+	return view_eio("entry '%s' (inode %lu): %s", name,
+			(unsigned long)e.ino, view_why_unserved(c));
 }
 
 static bool dir_captured(struct cobj *c)
@@ -273,8 +341,10 @@ static int view_resolve(struct view *v, struct ino *p, const char *name,
 	if (!dir_captured(cp)) {
 		pfd = ino_fd_get(v->itab, p);
 		if (pfd < 0)
-			return -EIO;
-		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			return view_eio("%s", view_why_unserved(cp));
+		do {
+			fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		} while (fd < 0 && ino_fd_room(v->itab, errno));
 		err = errno;
 		ino_fd_put(v->itab, p);
 		cp = view_cobj(v, p);
@@ -301,12 +371,15 @@ static void view_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!live_name_ok(name))
 		return reply_rc(req, -EINVAL);
 	rc = view_resolve(v, view_ino(v, parent), name, &i);
-	if (rc == 0)
-		rc = view_entry(v, i, &e);
 	if (rc < 0)
-		return reply_rc(req, rc);
-	if (fuse_reply_entry(req, &e) < 0)
+		return view_reply_rc(req, v, view_ino(v, parent), rc);
+	rc = view_entry(v, i, &e);
+	if (rc < 0) {
+		view_reply_rc(req, v, i, rc);
 		ino_forget(v->itab, i, 1);
+	} else if (fuse_reply_entry(req, &e) < 0) {
+		ino_forget(v->itab, i, 1);
+	}
 }
 
 static void view_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
@@ -328,7 +401,7 @@ static void view_getattr(fuse_req_t req, fuse_ino_t ino,
 	int rc = view_tstat(v, view_ino(v, ino), &st);
 
 	if (rc < 0)
-		return reply_rc(req, rc);
+		return view_reply_rc(req, v, view_ino(v, ino), rc);
 	fuse_reply_attr(req, &st, VIEW_TIMEOUT);
 }
 
@@ -353,21 +426,43 @@ static void view_readlink(fuse_req_t req, fuse_ino_t ino)
 	if (c && cobj_link(c))
 		return (void)fuse_reply_readlink(req, cobj_link(c));
 	if (n < 0)
-		return reply_rc(req, -EIO);
+		return view_reply_rc(req, v, i, view_eio("%s",
+						view_why_unserved(c)));
 	buf[n] = '\0';
 	fuse_reply_readlink(req, buf);
 }
 
-static int open_readable(int pfd)
+/* A readable descriptor of the object open at pfd (O_PATH). */
+static int open_readable(struct view *v, int pfd)
 {
 	char path[LIVE_PROC_PATH_MAX];
 	int fd;
 
 	live_proc_path(pfd, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
-	if (fd < 0 && errno == EPERM)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+	do {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+	} while (fd < 0 && ino_fd_room(v->itab, errno));
 	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * i no longer reaches its object (its last name went after T): its entry
+ * holds the whole T image (dead), or the table kept a descriptor of a
+ * released object whose live data is still T's (cobj.h rule 7).
+ */
+static int vfile_attach_gone(struct view *v, struct vfile *f)
+{
+	unsigned fl = f->c ? cobj_flags(f->c) : 0;
+
+	if (fl & COBJ_DEAD)
+		return 0;
+	if ((fl & (COBJ_KEPT | COBJ_CHANGED)) == COBJ_KEPT) {
+		f->fd = open_readable(v, cobj_kept_fd(f->c));
+		return f->fd;
+	}
+	return view_eio("%s", view_why_unserved(f->c));
 }
 
 /* The checkpoint entry of i, created if needed, and a live descriptor. */
@@ -379,16 +474,17 @@ static int vfile_attach(struct view *v, struct ino *i, struct vfile *f)
 	f->fd = -1;
 	if (pfd < 0) {
 		f->c = view_cobj(v, i);
-		return f->c && (cobj_flags(f->c) & COBJ_DEAD) ? 0 : -EIO;
+		rc = vfile_attach_gone(v, f);
+		return rc < 0 ? rc : 0;
 	}
 	r = fs_ref(v->itab, i, pfd);
 	rc = cobj_get(v->objs, &r, &f->c);
 	/* an entry records T attributes, unless made now from a live object
 	 * someone changed behind the mount's back */
-	if (rc == 0 && changed_behind(v, i, cobj_stat(f->c)))
+	if (rc == 0 && changed_behind(v, cobj_stat(f->c)))
 		rc = -EIO;
 	if (rc == 0 && !(cobj_flags(f->c) & COBJ_DEAD)) {
-		f->fd = open_readable(pfd);
+		f->fd = open_readable(v, pfd);
 		rc = f->fd < 0 ? f->fd : 0;
 	}
 	ino_fd_put(v->itab, i);
@@ -430,11 +526,11 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return reply_rc(req, view_gone(v, view_ino(v, ino)));
 	rc = fdcap_take(v->live->fdcap, uid);
 	if (rc < 0)
-		return reply_rc(req, rc);
+		return view_reply_rc(req, v, view_ino(v, ino), rc);
 	rc = view_do_open(v, view_ino(v, ino), &f);
 	if (rc < 0) {
 		fdcap_give(v->live->fdcap, uid);
-		return reply_rc(req, rc);
+		return view_reply_rc(req, v, view_ino(v, ino), rc);
 	}
 	f->uid = uid;
 	fi->fh = (uintptr_t)f;
@@ -463,13 +559,13 @@ static void view_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	n = ckpt_usable(v->ck) ? rcur_read(f->cur, buf, size, (uint64_t)off)
 			       : -EIO;
 	if (n == -EIO && ckpt_usable(v->ck))
-		view_integrity(v, view_ino(v, ino), "T data cannot be served");
+		view_eio("%s", view_why_unserved(f->c));
 	else if (n == -EIO)
 		view_read_gone(v, f, view_ino(v, ino));
 	if (n >= 0)
 		fuse_reply_buf(req, buf, (size_t)n);
 	else
-		reply_rc(req, (int)n);
+		view_reply_rc(req, v, view_ino(v, ino), (int)n);
 	free(buf);
 }
 
@@ -525,7 +621,7 @@ static int view_list(struct view *v, struct ino *i, struct vdir *vd)
 	if (!dir_captured(c)) {
 		fd = ino_fd_get(v->itab, i);
 		if (fd < 0)
-			return -EIO;
+			return view_eio("%s", view_why_unserved(c));
 		rc = nsdir_read(fd, false, &vd->d);
 		ino_fd_put(v->itab, i);
 		if (rc < 0)
@@ -555,7 +651,7 @@ static void view_opendir(fuse_req_t req, fuse_ino_t ino,
 		rc = view_list(v, view_ino(v, ino), vd);
 	if (rc < 0) {
 		free(vd);
-		return reply_rc(req, rc);
+		return view_reply_rc(req, v, view_ino(v, ino), rc);
 	}
 	fi->fh = (uintptr_t)vd;
 	fi->keep_cache = 1;
@@ -583,9 +679,11 @@ static size_t vdir_add(fuse_req_t req, struct vdir *vd, struct ino *dir,
 	if (!plus)
 		return fuse_add_direntry(req, buf, rem, name, &e.attr,
 					 (off_t)k + 1);
-	/* an entry that cannot be resolved is listed without attributes */
+	/* an entry that cannot be resolved is listed without attributes
+	 * (its lookup will fail and say why) */
 	if (k >= 2 && view_resolve(v, dir, name, &i) == 0 &&
 	    view_entry(v, i, &e) < 0) {
+		ino_forget(v->itab, i, 1);
 		i = NULL;
 		memset(&e, 0, sizeof(e));
 		e.attr.st_ino = ent.ino;
@@ -615,6 +713,9 @@ static void vdir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		used += len;
 	}
+	/* entries that failed are listed without attributes: their
+	 * reasons belong to their own lookups, not to a later answer */
+	view_why[0] = '\0';
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -667,7 +768,7 @@ static ssize_t view_xattr_live(struct view *v, struct ino *i, const char *name,
 		return name ? -ENODATA : 0;
 	fd = ino_fd_get(v->itab, i);
 	if (fd < 0)
-		return -EIO;
+		return view_eio("%s", view_why_unserved(view_cobj(v, i)));
 	live_proc_path(fd, path, sizeof(path));
 	n = name ? getxattr(path, name, buf, size) : listxattr(path, buf, size);
 	n = n < 0 ? -errno : n;
@@ -702,7 +803,10 @@ static void view_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (size && !buf)
 		return reply_rc(req, -ENOMEM);
 	n = view_do_xattr(v, view_ino(v, ino), name, buf, size);
-	live_reply_xattr(req, buf, n, size);
+	if (n == -EIO)
+		view_reply_rc(req, v, view_ino(v, ino), (int)n);
+	else
+		live_reply_xattr(req, buf, n, size);
 	free(buf);
 }
 
@@ -1125,7 +1229,7 @@ static uint64_t tsize_data(struct view *v, struct ino *i,
 		return size;
 	pfd = ino_fd_get(v->itab, i);
 	if (pfd >= 0) {
-		fd = open_readable(pfd);
+		fd = open_readable(v, pfd);
 		ino_fd_put(v->itab, i);
 	}
 	if (fd >= 0 || c)

@@ -92,6 +92,8 @@ struct ckpt_set {
 	void (*on_reached)(void *, struct ckpt *);	/* immutable */
 	void *on_reached_arg;		/* immutable */
 	struct txn *txn;		/* immutable, not owned; may be NULL */
+	atomic_uint kept;		/* descriptors kept by all tables */
+	unsigned kept_max;		/* immutable */
 	/* the checkpoint being taken, for status (take_lock serialises
 	 * the writers; pend_lock guards the readers) */
 	pthread_mutex_t pend_lock;
@@ -180,6 +182,7 @@ int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out)
 	s->on_reached_arg = o->on_reached_arg;
 	s->txn = o->txn;
 	s->root_fd = o->root_fd;
+	s->kept_max = o->kept_max;
 	s->root = strdup(o->root ? o->root : "/");
 	if (!s->root) {
 		ckpt_set_free(s);
@@ -436,6 +439,30 @@ void ckpt_report_integrity(struct ckpt *c, const char *what)
 
 enum hook { H_DATA, H_ATTR, H_XATTR, H_DIR, H_UNLINK_LAST, H_NEW };
 
+/* The last name of r goes (r's entry co): capture it whole.  A released
+ * object the table could not keep is lost to the views: said now (G3),
+ * and again by each view that fails on it. */
+static int capture_last(struct ckpt *c, struct cobj *co,
+			const struct cobj_ref *r)
+{
+	bool lost = cobj_flags(co) & COBJ_LOST;
+	char link[32], path[PATH_MAX] = "a file", what[PATH_MAX + 160];
+	int rc = cobj_capture_all(c->objs, co, r);
+	ssize_t n;
+
+	if (lost || !(cobj_flags(co) & COBJ_LOST))
+		return rc;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", r->fd);
+	n = r->fd >= 0 ? readlink(link, path, sizeof(path) - 1) : -1;
+	if (n > 0)
+		path[n] = '\0';
+	snprintf(what, sizeof(what), "%s (inode %lu): released, then its last "
+		 "name went with %u descriptors kept already: views fail with "
+		 "EIO", path, (unsigned long)r->ino, c->set->kept_max);
+	ckpt_report_integrity(c, what);
+	return rc;
+}
+
 static int hook_one(struct ckpt *c, const struct cobj_ref *r, enum hook h,
 		    uint64_t off, uint64_t len)
 {
@@ -464,7 +491,7 @@ static int hook_one(struct ckpt *c, const struct cobj_ref *r, enum hook h,
 		if (S_ISDIR(cobj_stat(co)->st_mode) &&
 		    (rc = nscap_capture(co, r)) < 0)
 			return rc;
-		return cobj_capture_all(c->objs, co, r);
+		return capture_last(c, co, r);
 	default:
 		return 0;
 	}
@@ -680,7 +707,9 @@ static int ckpt_new(struct ckpt_set *s, const char *name, unsigned flags,
 		    struct ckpt **out)
 {
 	struct cobj_table_opts o = { .store = s->store, .block_size = s->bs,
-				     .retain_all = flags & CKPT_RETAIN_ALL };
+				     .retain_all = flags & CKPT_RETAIN_ALL,
+				     .kept = &s->kept,
+				     .kept_max = s->kept_max };
 	struct ckpt *c = calloc(1, sizeof(*c));
 	int rc;
 

@@ -51,6 +51,9 @@ struct ckpt_set_opts {
 	void (*on_reached)(void *arg, struct ckpt *c);
 	void *on_reached_arg;
 	struct txn *txn;	/* open transactions, not owned; may be NULL */
+	/* descriptors all checkpoints may keep for released objects whose
+	 * last name went (cobj.h rule 7); 0: none */
+	unsigned kept_max;
 };
 
 int ckpt_set_create(const struct ckpt_set_opts *o, struct ckpt_set **out);

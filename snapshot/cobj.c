@@ -55,6 +55,7 @@ struct cobj {
 	char *xattr;			/* lock: set once with COBJ_XATTR */
 	size_t xattr_len;
 	char *link;			/* lock: T target of a dead symlink */
+	int kept_fd;			/* set once with COBJ_KEPT; or -1 */
 	struct nsdir *dir;		/* lock: set once with COBJ_DIR */
 };
 
@@ -83,6 +84,8 @@ struct cobj_table {
 	struct pstore *store;		/* immutable */
 	unsigned bs;			/* immutable block size */
 	bool retain_all;		/* immutable */
+	atomic_uint *kept;		/* immutable pointer: shared count */
+	unsigned kept_max;		/* immutable */
 	/* every entry, newest first; entries are only pushed, never
 	 * unlinked, so a walk needs no lock */
 	_Atomic(struct cobj *) all;
@@ -112,6 +115,11 @@ const struct stat *cobj_stat(const struct cobj *c)
 const char *cobj_link(const struct cobj *c)
 {
 	return c->link;
+}
+
+int cobj_kept_fd(const struct cobj *c)
+{
+	return cobj_flags(c) & COBJ_KEPT ? c->kept_fd : -1;
 }
 
 const char *cobj_xattrs(const struct cobj *c, size_t *len)
@@ -192,6 +200,7 @@ static int cobj_new(struct cobj_table *t, const struct cobj_ref *ref,
 		}
 	}
 	c->unsaved = c->nblocks;
+	c->kept_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	*out = c;
 	return 0;
@@ -210,6 +219,10 @@ static void cobj_free(struct cobj_table *t, struct cobj *c)
 	free(c->xattr);
 	free(c->link);
 	nsdir_free(c->dir);
+	if (c->kept_fd >= 0) {
+		close(c->kept_fd);
+		atomic_fetch_sub(t->kept, 1);
+	}
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -713,15 +726,12 @@ static int capture_link_locked(struct cobj *c, const struct cobj_ref *ref)
 	return c->link ? 0 : -ENOMEM;
 }
 
-int cobj_capture_all(struct cobj_table *t, struct cobj *c,
-		     const struct cobj_ref *ref)
+/* Entry locked, not released: the whole T image goes to the entry. */
+static int capture_dead_locked(struct cobj_table *t, struct cobj *c,
+			       const struct cobj_ref *ref)
 {
-	int rc;
+	int rc = capture_xattrs_locked(c, ref);
 
-	if (released_changed(c))
-		return 0;
-	pthread_mutex_lock(&c->lock);
-	rc = capture_xattrs_locked(c, ref);
 	if (rc == 0)
 		rc = capture_link_locked(c, ref);
 	/* Dead objects are no longer watched (an open-unlinked file may
@@ -731,6 +741,70 @@ int cobj_capture_all(struct cobj_table *t, struct cobj *c,
 		rc = capture_blocks_locked(t, c, ref, 0, c->nblocks - 1);
 	if (rc == 0)
 		set_flag(c, COBJ_DEAD);
+	return rc;
+}
+
+/* One more kept descriptor, if the budget allows. */
+static bool kept_reserve(struct cobj_table *t)
+{
+	if (!t->kept)
+		return false;
+	if (atomic_fetch_add(t->kept, 1) < t->kept_max)
+		return true;
+	atomic_fetch_sub(t->kept, 1);
+	return false;
+}
+
+/*
+ * Entry locked, released: its pre-images are gone, but a released object
+ * is still watched (any change marks it changed), so while unchanged its
+ * live data is T's.  Once its last name goes only a descriptor reaches
+ * it: keep one.  An empty file needs none: its attributes and xattrs are
+ * its whole image.  Past the budget the object is lost: views fail with
+ * EIO rather than serve anything else.
+ */
+static int keep_released_locked(struct cobj_table *t, struct cobj *c,
+				const struct cobj_ref *ref)
+{
+	int rc, fd = -1;
+
+	if (cobj_flags(c) & (COBJ_CHANGED | COBJ_DEAD | COBJ_KEPT))
+		return 0;
+	rc = capture_xattrs_locked(c, ref);
+	if (rc < 0)
+		return rc;
+	if (!c->nblocks) {
+		set_flag(c, COBJ_DEAD);
+		return 0;
+	}
+	if (ref->fd >= 0 && kept_reserve(t)) {
+		fd = fcntl(ref->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0 && cobj_ref_room(ref, errno))
+			fd = fcntl(ref->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			atomic_fetch_sub(t->kept, 1);
+	}
+	if (fd < 0) {
+		set_flag(c, COBJ_LOST | COBJ_CHANGED);
+		return 0;
+	}
+	c->kept_fd = fd;
+	set_flag(c, COBJ_KEPT);
+	return 0;
+}
+
+int cobj_capture_all(struct cobj_table *t, struct cobj *c,
+		     const struct cobj_ref *ref)
+{
+	int rc;
+
+	if (cobj_flags(c) & (COBJ_NEW | COBJ_DEAD))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	if (cobj_flags(c) & COBJ_RELEASED)
+		rc = keep_released_locked(t, c, ref);
+	else
+		rc = capture_dead_locked(t, c, ref);
 	pthread_mutex_unlock(&c->lock);
 	/* a full store is the caller's to handle (it may refuse the change,
 	 * and then nothing here is broken) */
@@ -1074,6 +1148,8 @@ int cobj_table_create(const struct cobj_table_opts *o, struct cobj_table **out)
 	t->store = o->store;
 	t->bs = o->block_size;
 	t->retain_all = o->retain_all;
+	t->kept = o->kept;
+	t->kept_max = o->kept_max;
 	for (k = 0; k < COBJ_SHARDS; k++) {
 		struct cobj_shard *s = &t->shards[k];
 

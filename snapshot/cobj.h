@@ -28,10 +28,16 @@
  *      blocks whose layout the live file no longer tells, before the
  *      change.  A seek asks the live file only across blocks outside that
  *      set, then validates (rule 3); a dirty block fails it with -EIO.
+ *   7. A released object stays watched (a change marks it changed), so
+ *      its unchanged live data is T's.  When its last name goes, the table
+ *      keeps a descriptor of it (the only way left to reach it), within a
+ *      budget shared by the daemon's tables (G8); past the budget it is
+ *      marked lost and views get -EIO, never other bytes.
  */
 #ifndef SWAFS_COBJ_H
 #define SWAFS_COBJ_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -79,12 +85,24 @@ enum cobj_flags {
 	COBJ_BROKEN = 1 << 6,	/* a capture failed: views get -EIO */
 	COBJ_ANCESTOR = 1 << 7,	/* leads to a --path subtree, outside it:
 				 * its T entries are those leading names */
+	COBJ_KEPT = 1 << 8,	/* released, then its last name went: its
+				 * live data is still T's, reached through
+				 * cobj_kept_fd() */
+	COBJ_LOST = 1 << 9,	/* the same, but past the budget of kept
+				 * descriptors: also COBJ_CHANGED */
 };
 
 struct cobj_table_opts {
 	struct pstore *store;
 	unsigned block_size;	/* power of two */
 	bool retain_all;	/* keep every pre-image until release */
+	/*
+	 * Descriptors kept for released objects whose last name went
+	 * (COBJ_KEPT), counted in *kept, which every table of a daemon
+	 * shares, and at most kept_max in all (G8).  kept NULL: none.
+	 */
+	atomic_uint *kept;
+	unsigned kept_max;
 };
 
 int cobj_table_create(const struct cobj_table_opts *o, struct cobj_table **out);
@@ -120,13 +138,21 @@ int cobj_capture_range(struct cobj_table *t, struct cobj *c,
 		       const struct cobj_ref *ref, uint64_t off, uint64_t len);
 int cobj_capture_xattrs(struct cobj_table *t, struct cobj *c,
 			const struct cobj_ref *ref);
-/* The last name goes: capture everything still live (data, xattrs, link). */
+/*
+ * The last name goes: capture everything still live (data, xattrs, link),
+ * so the entry alone holds the T image (COBJ_DEAD).  A released object has
+ * no pre-images left to complete: an empty one is dead at once; for one
+ * with data the table keeps a descriptor of ref's object (COBJ_KEPT), or
+ * marks it lost (COBJ_LOST) when the budget is spent.
+ */
 int cobj_capture_all(struct cobj_table *t, struct cobj *c,
 		     const struct cobj_ref *ref);
 
 unsigned cobj_flags(const struct cobj *c);
 const struct stat *cobj_stat(const struct cobj *c);	/* T attributes */
 const char *cobj_link(const struct cobj *c);		/* T target or NULL */
+/* O_PATH descriptor of a COBJ_KEPT object, owned by the table; else -1. */
+int cobj_kept_fd(const struct cobj *c);
 /* The T extended attributes as name\0 value-length(4, LE) value records. */
 const char *cobj_xattrs(const struct cobj *c, size_t *len);
 

@@ -1,6 +1,6 @@
 /* Unit tests for snapshot/cobj.c: capture before change, validated view
  * reads, saved marking and release, xattrs, dead and new objects, and
- * concurrency stress runs through the real ckpt hooks (cobj.h rules 1-5). */
+ * concurrency stress runs through the real ckpt hooks (cobj.h rules 1-6). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +34,8 @@ static struct pstore *ps;
 static struct cobj_table *t;
 static unsigned bs;
 static bool retain;
+static atomic_uint kept;	/* descriptors kept (cobj.h rule 6) */
+static unsigned kept_max;	/* the budget of the next table */
 
 /* A live file: its path, a writable fd and the O_PATH reference. */
 struct obj {
@@ -48,6 +50,8 @@ static void setup(void)
 	cr_assert_not_null(mkdtemp(dir));
 	ps = NULL;
 	t = NULL;
+	atomic_store(&kept, 0);
+	kept_max = 0;
 }
 
 static void teardown(void)
@@ -71,7 +75,8 @@ static void make_store(uint64_t mem_max, uint64_t disk_max)
 static void make_table(unsigned block_size, bool retain_all)
 {
 	struct cobj_table_opts o = { .block_size = block_size,
-				     .retain_all = retain_all };
+				     .retain_all = retain_all,
+				     .kept = &kept, .kept_max = kept_max };
 
 	if (!ps)
 		make_store(64 * MIB, 256 * MIB);
@@ -692,6 +697,81 @@ Test(cobj, release_then_change_reads_eio, .init = setup, .fini = teardown)
 	cr_assert_eq(cs.released, 1);
 	close(fd);
 	obj_close(&o);
+}
+
+/* A file read whole and closed through a view: released. */
+static struct cobj *released(struct obj *o, uint64_t size)
+{
+	struct cobj *c = get(o);
+	int fd = live_fd(o);
+
+	cobj_view_open(c);
+	save_all(c, fd, size);
+	cr_assert(cobj_view_close(t, c));
+	close(fd);
+	return c;
+}
+
+/*
+ * Rule 6: the last name of a released file goes.  An empty one is dead
+ * at once (no descriptor); one with data keeps a descriptor, through which
+ * its T bytes still read, until the table goes; past the budget the next
+ * one is lost and reads fail.  A kept file changed later fails too.
+ */
+Test(cobj, released_then_unlinked_kept_within_budget, .init = setup,
+     .fini = teardown)
+{
+	uint64_t size = 3 * 4096 + 7;
+	struct obj e, a, b;
+	struct cobj *ce, *ca, *cb;
+	struct cobj_ref gone = { .fd = -1 };
+	uint8_t buf[64];
+	int fd;
+
+	kept_max = 1;
+	make_table(4096, false);
+	obj_make(&e, "e", 0, 1);
+	obj_make(&a, "a", size, 2);
+	obj_make(&b, "b", size, 3);
+	cr_assert_eq(fsetxattr(e.rw, "user.k", "v", 1, 0), 0);
+	ce = released(&e, 0);
+	ca = released(&a, size);
+	cb = released(&b, size);
+	cr_assert_eq(cobj_capture_all(t, ce, &e.ref), 0);
+	cr_assert_eq(cobj_flags(ce) & (COBJ_DEAD | COBJ_XATTR | COBJ_KEPT),
+		     COBJ_DEAD | COBJ_XATTR);
+	cr_assert_eq(cobj_kept_fd(ce), -1);
+	cr_assert_eq(cobj_xattr_read(ce, "user.k", (char *)buf, sizeof(buf)),
+		     1);
+	cr_assert_eq(cobj_capture_all(t, ca, &a.ref), 0);
+	cr_assert(cobj_flags(ca) & COBJ_KEPT);
+	cr_assert_eq(atomic_load(&kept), 1);
+	cr_assert_eq(cobj_capture_all(t, cb, &b.ref), 0);
+	cr_assert_eq(cobj_flags(cb) & (COBJ_KEPT | COBJ_LOST | COBJ_CHANGED),
+		     COBJ_LOST | COBJ_CHANGED);
+	cr_assert_eq(atomic_load(&kept), 1, "past the budget: nothing kept");
+	cr_assert_eq(unlink(a.path), 0);
+	cr_assert_eq(unlink(b.path), 0);
+	obj_close(&b);
+	cr_assert_eq(read_at(cb, -1, 0, sizeof(buf), buf), -EIO);
+	/* a's only reference left is the kept descriptor */
+	close(a.rw);
+	a.rw = -1;
+	obj_close(&a);
+	snprintf(a.path, sizeof(a.path), "/proc/self/fd/%d", cobj_kept_fd(ca));
+	fd = live_fd(&a);
+	expect_t(ca, fd, 0, size, 2, size);
+	gone.dev = cobj_stat(ca)->st_dev;
+	gone.ino = cobj_stat(ca)->st_ino;
+	/* written after release through a descriptor still open */
+	cr_assert_eq(cobj_capture_range(t, ca, &gone, 0, 1), 0);
+	cr_assert(cobj_flags(ca) & COBJ_CHANGED);
+	cr_assert_eq(read_at(ca, fd, 0, sizeof(buf), buf), -EIO);
+	close(fd);
+	obj_close(&e);
+	cobj_table_free(t);
+	t = NULL;
+	cr_assert_eq(atomic_load(&kept), 0, "the table gave its descriptor back");
 }
 
 /*
