@@ -25,7 +25,26 @@ void mf_rec_free(struct mf_rec *r)
 	free(r->target);
 	free(r->link);
 	free(r->xattr);
+	free(r->error);
 	memset(r, 0, sizeof(*r));
+}
+
+static int dup_str(const char *s, char **out)
+{
+	*out = s ? strdup(s) : NULL;
+	return s && !*out ? -ENOMEM : 0;
+}
+
+int mf_rec_copy(const struct mf_rec *src, struct mf_rec *dst)
+{
+	*dst = *src;
+	if (dup_str(src->path, &dst->path) | dup_str(src->target, &dst->target) |
+	    dup_str(src->link, &dst->link) | dup_str(src->xattr, &dst->xattr) |
+	    dup_str(src->error, &dst->error)) {
+		mf_rec_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static bool must_escape(unsigned char c)
@@ -104,6 +123,10 @@ int mf_xattr_add(struct mf_rec *r, const char *name, uint64_t h)
 		size_t in = strcspn(item, "=");
 		int c = strncmp(r->xattr + at, item, kn < in ? kn : in);
 
+		if (c == 0 && kn == in) {	/* the same name: keep one */
+			free(item);
+			return 0;
+		}
 		if (c > 0 || (c == 0 && kn > in))
 			break;
 		at += len + (r->xattr[at + len] == ',');
@@ -151,6 +174,10 @@ int mf_write(FILE *f, const struct mf_rec *r)
 		fprintf(f, " xattr=%s", r->xattr);
 	if (r->has_acl)
 		fprintf(f, " acl=%016" PRIx64, r->acl);
+	if (r->error) {
+		fputs(" error=", f);
+		put_enc(f, r->error);
+	}
 	fputc('\n', f);
 	return ferror(f) ? -EIO : 0;
 }
@@ -258,6 +285,8 @@ static int parse_field(const char *key, const char *v, struct mf_rec *r)
 		return (r->target = dec(v, strlen(v))) ? 0 : -EINVAL;
 	if (!strcmp(key, "link") && !r->link)
 		return (r->link = dec(v, strlen(v))) ? 0 : -EINVAL;
+	if (!strcmp(key, "error") && !r->error)
+		return (r->error = dec(v, strlen(v))) ? 0 : -EINVAL;
 	if (!strcmp(key, "xattr") && !r->xattr && xattr_ok(v))
 		return (r->xattr = strdup(v)) ? 0 : -ENOMEM;
 	return -EINVAL;
@@ -330,6 +359,9 @@ int mf_diff(const struct mf_rec *w, const struct mf_rec *g, char *out,
 
 	if (size)
 		out[0] = '\0';
+	if (w->error)
+		return add_diff(out, size, &n, "not saved (%s at save time)",
+				w->error), n;
 	if (w->type != g->type)
 		return add_diff(out, size, &n, "type %c != %c", w->type,
 				g->type), n;

@@ -14,7 +14,9 @@
  * zeros), target (l), link (a hard-link label: the name of the group's
  * first name, on every name of a group of two or more), rdev (c, b:
  * MAJOR,MINOR), xattr (NAME=XXH3,... sorted by name), acl (XXH3 of the
- * ACL in its text form).  Absent fields are left out.
+ * ACL in its text form), error (f: the errno name that stopped the read
+ * at save time; the archive holds zeros from there on).  Absent fields
+ * are left out.
  */
 #ifndef SWAFS_MANIFEST_H
 #define SWAFS_MANIFEST_H
@@ -41,16 +43,21 @@ struct mf_rec {
 	char *xattr;		/* "NAME=HEX,..." (names encoded); or NULL */
 	bool has_acl;
 	uint64_t acl;
+	char *error;		/* read error at save time ("EIO"), or NULL */
 };
 
 /* Free what r owns and zero it. */
 void mf_rec_free(struct mf_rec *r);
 
 /*
- * Add xattr name with value hash h to r's sorted list.  Returns 0 or
- * -ENOMEM.
+ * Add xattr name with value hash h to r's sorted list (a name already
+ * there is kept as it is: pax archives may carry one xattr under two
+ * headers).  Returns 0 or -ENOMEM.
  */
 int mf_xattr_add(struct mf_rec *r, const char *name, uint64_t h);
+
+/* A deep copy of src into dst; 0 or -ENOMEM (dst left empty). */
+int mf_rec_copy(const struct mf_rec *src, struct mf_rec *dst);
 
 /* Write r as one line (with its newline) to f; 0 or -errno. */
 int mf_write(FILE *f, const struct mf_rec *r);
