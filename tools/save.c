@@ -255,7 +255,7 @@ static int save_dry(struct save *s)
 	struct sj_plan p;
 	uint64_t most = 0;
 	double rate;
-	int rc = sj_check(&s->o, NULL);
+	int rc = sj_check(&s->o, NULL, true);
 
 	if (rc || (rc = tree_walk(s->mnt, &t) ? 1 : 0))
 		return rc;
@@ -274,7 +274,7 @@ static int save_dry(struct save *s)
 			printf("estimate: %.0f s (the busiest stream's bytes at "
 			       "%.0f MiB/s, a read of the live tree)\n",
 			       (double)most / rate, rate / 1048576);
-		rc = sj_check(&s->o, &p);
+		rc = sj_check(&s->o, &p, true);
 		if (t.skipped) {
 			fprintf(stderr, "swactl: %zu object%s would be skipped "
 				"(named above)\n", t.skipped,
@@ -297,7 +297,7 @@ static int save_view(struct save *s, const char *root)
 	if (rc == 0 && !sv_stop_signal() && sj_plan(&t, s->o.streams, &p))
 		rc = 1;
 	else if (rc == 0 && !sv_stop_signal()) {
-		rc = sj_check(&s->o, &p);
+		rc = sj_check(&s->o, &p, false);
 		if (rc == 0)
 			rc = sj_write(&s->o, root, &t, &p);
 		sj_plan_free(&p);
@@ -314,7 +314,7 @@ static int save_view(struct save *s, const char *root)
 static int save_to(struct save *s)
 {
 	struct sv_view *v = NULL;
-	int rc = sj_check(&s->o, NULL), end;
+	int rc = sj_check(&s->o, NULL, false), end;
 
 	if (rc || (rc = sv_take(&s->r, s->mnt, &v)))
 		return rc;

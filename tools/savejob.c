@@ -6,7 +6,9 @@
  * receives an archive) are shared under man_lock.  A stream visits the
  * objects in walk order, so a directory (stream 0) comes before what it
  * holds, and a hard-link group's first name (which carries the data)
- * before the others.
+ * before the others (each at its own place: a name written before its
+ * directory's entry would make the restore create that directory early
+ * and lose its times).
  *
  * Invariants:
  * 1. Every object read once: its manifest record is made from the very
@@ -42,6 +44,9 @@ struct job {
 	const struct sj_plan *p;
 	FILE *man[SJ_TARGETS_MAX];	/* NULL: no archive on that target */
 	char man_fail[SJ_TARGETS_MAX][PATH_MAX + 128];
+	struct mf_rec *lead;		/* per object: a group's first name's
+					   record, for its later names (each
+					   touched by its stream only) */
 	pthread_mutex_t man_lock;
 	atomic_uint_fast64_t done_bytes;
 	atomic_size_t done_objs;
@@ -102,7 +107,9 @@ static int by_inode(const void *a, const void *b)
 	       *(const size_t *)a > *(const size_t *)b;
 }
 
-/* Link the names of each hard-linked inode: next, follower, grouped. */
+/* Link the names of each hard-linked inode: next, first, follower,
+ * grouped.  Sorted by (inode, index), a group's first name is the one
+ * the walk meets first. */
 static int group_links(const struct tree *t, struct sj_plan *p)
 {
 	size_t *idx = malloc((t->n ? t->n : 1) * sizeof(*idx)), m = 0;
@@ -121,6 +128,8 @@ static int group_links(const struct tree *t, struct sj_plan *p)
 		if (a->st_ino != b->st_ino || a->st_dev != b->st_dev)
 			continue;
 		p->next[idx[k - 1]] = (long)idx[k];
+		p->first[idx[k]] = p->follower[idx[k - 1]] ?
+				   p->first[idx[k - 1]] : (long)idx[k - 1];
 		p->follower[idx[k]] = true;
 		p->grouped[idx[k - 1]] = p->grouped[idx[k]] = true;
 	}
@@ -139,16 +148,18 @@ int sj_plan(const struct tree *t, unsigned streams, struct sj_plan *p)
 	p->nobj = t->n;
 	p->stream_of = calloc(t->n + 1, sizeof(*p->stream_of));
 	p->next = malloc((t->n + 1) * sizeof(*p->next));
+	p->first = malloc((t->n + 1) * sizeof(*p->first));
 	p->follower = calloc(t->n + 1, sizeof(*p->follower));
 	p->grouped = calloc(t->n + 1, sizeof(*p->grouped));
 	bytes = malloc((t->n + 1) * sizeof(*bytes));
 	unit_obj = malloc((t->n + 1) * sizeof(*unit_obj));
 	unit_stream = malloc((t->n + 1) * sizeof(*unit_stream));
-	if (!p->stream_of || !p->next || !p->follower || !p->grouped ||
+	if (!p->stream_of || !p->next || !p->first || !p->follower ||
+	    !p->grouped ||
 	    !bytes || !unit_obj || !unit_stream)
 		goto out;
 	for (size_t k = 0; k < t->n; k++)
-		p->next[k] = -1;
+		p->next[k] = p->first[k] = -1;
 	if (group_links(t, p))
 		goto out;
 	for (size_t k = 0; k < t->n; k++) {
@@ -180,6 +191,7 @@ void sj_plan_free(struct sj_plan *p)
 {
 	free(p->stream_of);
 	free(p->next);
+	free(p->first);
 	free(p->follower);
 	free(p->grouped);
 	memset(p, 0, sizeof(*p));
@@ -245,11 +257,16 @@ static int check_target(const struct sj_opts *o, int tgt)
 	return 0;
 }
 
-/* Free space of each target against what its streams send it. */
-static int check_space(const struct sj_opts *o, const struct sj_plan *p)
+/*
+ * Free space of each target against what its streams send it: short of
+ * room is an error for a dry run of an uncompressed save, else a warning
+ * (a real save goes on: a copy that runs out fails alone).
+ */
+static int check_space(const struct sj_opts *o, const struct sj_plan *p,
+		       bool dry_run)
 {
 	uint64_t need[SJ_TARGETS_MAX] = { 0 };
-	bool plain = !strcmp(o->compress, "none");
+	bool plain = dry_run && !strcmp(o->compress, "none");
 	char a[32], b[32];
 	int rc = 0;
 
@@ -270,13 +287,15 @@ static int check_space(const struct sj_opts *o, const struct sj_plan *p)
 			printable(o->targets[t]), human((double)avail, a,
 							sizeof(a)),
 			human((double)need[t], b, sizeof(b)),
-			plain ? "" : " before compression");
+			strcmp(o->compress, "none") ? " before compression"
+						    : "");
 		rc |= plain;
 	}
 	return rc;
 }
 
-int sj_check(const struct sj_opts *o, const struct sj_plan *plan)
+int sj_check(const struct sj_opts *o, const struct sj_plan *plan,
+	     bool dry_run)
 {
 	char ra[PATH_MAX], rb[PATH_MAX];
 
@@ -292,7 +311,7 @@ int sj_check(const struct sj_opts *o, const struct sj_plan *plan)
 				return usage_error("target '%s' given twice",
 						   printable(o->targets[t]));
 	}
-	return plan ? check_space(o, plan) : 0;
+	return plan ? check_space(o, plan, dry_run) : 0;
 }
 
 static bool stopping(struct job *j)
@@ -458,7 +477,8 @@ static int save_link(struct stream *s, size_t k, const struct mf_rec *first)
 	return 0;
 }
 
-/* Object k and, for a hard-link group's first name, all its names. */
+/* Object k; a hard-link group's first name keeps its record for the
+ * later names, which come after it in the same stream. */
 static int save_unit(struct stream *s, size_t k)
 {
 	const struct sj_plan *p = s->j->p;
@@ -469,18 +489,26 @@ static int save_unit(struct stream *s, size_t k)
 		rc = -ENOMEM;
 	if (rc == 0)
 		manifest_put(s->j, &r);
+	if (rc == 0 && p->grouped[k])
+		s->j->lead[k] = r;
+	else
+		mf_rec_free(&r);
 	atomic_fetch_add(&s->j->done_objs, 1);
-	for (long n = p->next[k]; n >= 0 && rc >= 0; n = p->next[n]) {
-		if (rc == 0)
-			rc = save_link(s, (size_t)n, &r);
-		else
-			fprintf(stderr, "swactl: skipped '%s': its first "
-				"hard-linked name was skipped\n",
-				printable(s->j->t->o[n].path));
-		atomic_fetch_add(&s->j->done_objs, 1);
-	}
-	mf_rec_free(&r);
 	return rc < 0 ? rc : 0;
+}
+
+/* A later name of a hard-link group. */
+static int save_follower(struct stream *s, size_t k)
+{
+	const struct mf_rec *first = &s->j->lead[s->j->p->first[k]];
+
+	atomic_fetch_add(&s->j->done_objs, 1);
+	if (first->path)
+		return save_link(s, k, first);
+	fprintf(stderr, "swactl: skipped '%s': its first hard-linked name was "
+		"skipped\n", printable(s->j->t->o[k].path));
+	atomic_fetch_add(&s->j->skipped, 1);
+	return 0;
 }
 
 static void *stream_main(void *arg)
@@ -492,8 +520,9 @@ static void *stream_main(void *arg)
 	char why[2 * 512 + 64];
 
 	for (size_t k = 0; k < p->nobj && rc == 0 && !stopping(s->j); k++)
-		if (p->stream_of[k] == s->k && !p->follower[k])
-			rc = save_unit(s, k);
+		if (p->stream_of[k] == s->k)
+			rc = p->follower[k] ? save_follower(s, k)
+					    : save_unit(s, k);
 	if (rc == -ECANCELED) {
 		snprintf(why, sizeof(why), "stream %u lost every copy: %s%s%s",
 			 s->k, arch_out_failure(s->out, 0),
@@ -691,6 +720,9 @@ int sj_write(const struct sj_opts *o, const char *root, const struct tree *t,
 	double t0 = now();
 	int rc;
 
+	j.lead = calloc(p->nobj + 1, sizeof(*j.lead));
+	if (!j.lead)
+		return fprintf(stderr, "swactl: out of memory\n"), 1;
 	pthread_mutex_init(&j.man_lock, NULL);
 	rc = o->collect ? 0 : open_manifests(&j);
 	if (rc == 0)
@@ -710,5 +742,8 @@ int sj_write(const struct sj_opts *o, const char *root, const struct tree *t,
 		rc = EXIT_SKIPPED;
 	}
 	pthread_mutex_destroy(&j.man_lock);
+	for (size_t k = 0; k < p->nobj; k++)
+		mf_rec_free(&j.lead[k]);
+	free(j.lead);
 	return rc;
 }

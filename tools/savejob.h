@@ -32,6 +32,8 @@ struct sj_plan {
 	unsigned *stream_of;		/* per object */
 	long *next;			/* per object: next name of its
 					   hard-link group, or -1 */
+	long *first;			/* per object: its group's first name
+					   when it is a later one, else -1 */
 	bool *follower;			/* per object: not its group's first */
 	bool *grouped;			/* per object: in a group of 2+ */
 	uint64_t loads[BAL_STREAMS_MAX];	/* bytes per stream */
@@ -45,10 +47,12 @@ void sj_plan_free(struct sj_plan *p);
 /*
  * The targets are distinct writable directories, none holds this save's
  * archives or manifest yet, and (with plan) each has room for the bytes
- * its streams send it: short of room fails when uncompressed, else warns.
- * Prints one line per problem; returns swactl's exit code.
+ * its streams send it: short of room fails a dry run of an uncompressed
+ * save, else warns.  Prints one line per problem; returns swactl's exit
+ * code.
  */
-int sj_check(const struct sj_opts *o, const struct sj_plan *plan);
+int sj_check(const struct sj_opts *o, const struct sj_plan *plan,
+	     bool dry_run);
 
 /* Print the plan: per stream its objects, bytes and archive paths. */
 void sj_print_plan(const struct sj_opts *o, const struct sj_plan *p);

@@ -85,11 +85,16 @@ fail:
 	return NULL;
 }
 
-/* Name path on stderr as skipped; 0, or -ENOTCONN that ends the walk. */
+/*
+ * Name path on stderr as skipped; 0, or -ENOTCONN that ends the walk.  A
+ * name gone meanwhile (a dry run walks the live tree) is no object.
+ */
 static int skip(struct tree *t, const char *path, int err)
 {
 	if (err == ENOTCONN || err == ENOMEM)
 		return -err;
+	if (err == ENOENT)
+		return 0;
 	fprintf(stderr, "swactl: skipped '%s': %s\n", path, strerror(err));
 	t->skipped++;
 	return 0;
