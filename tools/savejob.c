@@ -641,7 +641,10 @@ static int close_streams(struct job *j, struct stream *ss, bool fatal_end)
 	char path[PATH_MAX + 64];
 	int rc = 0;
 
+	bool opened[BAL_STREAMS_MAX] = { false };
+
 	for (unsigned s = 0; s < j->o->streams; s++) {
+		opened[s] = ss[s].out != NULL;
 		if (ss[s].out)
 			ss[s].complete = arch_out_close(ss[s].out, ss[s].failures);
 		if (ss[s].out && ss[s].complete == 0)
@@ -651,10 +654,10 @@ static int close_streams(struct job *j, struct stream *ss, bool fatal_end)
 		archive_entry_free(ss[s].e);
 	}
 	for (unsigned s = 0; s < j->o->streams; s++)
-		for (unsigned c = 0; c < j->o->copies; c++) {
+		for (unsigned c = 0; c < j->o->copies && opened[s]; c++) {
 			archive_path(j->o, s, c, path, sizeof(path));
 			if (fatal_end)
-				unlink(path);
+				unlink(path);	/* ours: created O_EXCL */
 			else if (ss[s].failures[c][0]) {
 				fprintf(stderr, "swactl: copy %u of stream %u "
 					"failed (removed): %s\n", c + 1, s,

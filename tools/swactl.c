@@ -145,7 +145,7 @@ int usage_error(const char *fmt, ...)
 
 const char *printable(const char *s)
 {
-	static char buf[128];
+	static _Thread_local char buf[128];	/* save's streams print too */
 	size_t k;
 
 	for (k = 0; s[k] && k < sizeof(buf) - 1; k++)

@@ -28,7 +28,10 @@ int take_option(int c, char *arg, struct take_req *r);
 /* After the options: r complete and valid?  0 or a usage exit. */
 int take_check(const char *verb, struct take_req *r);
 
-/* s for an error line: control characters shown as '?' (one line only). */
+/*
+ * s for an error line: control characters shown as '?' (one per call and
+ * thread: the result lives until the thread's next call).
+ */
 const char *printable(const char *s);
 
 /* Print "swactl: WHAT; see swactl --help" on stderr; returns EXIT_USAGE. */

@@ -4,7 +4,8 @@
 # around the manifest of MNT at T and the save's own checkpoint, and runs
 # while the save reads the view.  Checked:
 # - a full save with 1 stream (uncompressed) and with 3 streams x 2 copies
-#   (zstd): verify passes on each copy, and the restored tree equals the
+#   (zstd): verify passes on each copy (and against a --retain all
+#   checkpoint of the same instant), and the restored tree equals the
 #   manifest at T (contents, holes, modes, owners, times, xattrs, hard
 #   links, symlinks, fifos, a device) and keeps an ACL;
 # - one byte changed in a file's data makes verify exit 1 naming the file;
@@ -90,7 +91,9 @@ nothing_left() {
 
 # save_at_T NAME ARGS...: the manifest of MNT at the save's T in
 # $WORK/T.NAME, the save's exit code in SAVE_RC, its output in
-# $WORK/NAME.out and .err; the application runs while the save reads
+# $WORK/NAME.out and .err; the application runs while the save reads.
+# With AGAINST set, checkpoint $AGAINST (--retain all --keep) is taken at
+# the same instant.
 save_at_T() {
 	local name=$1
 	shift
@@ -98,6 +101,7 @@ save_at_T() {
 	wait_until 5 grep -q '^State:.*T (stopped)' "/proc/$CPID/status" ||
 		fail "application did not stop"
 	mfst "$M" "$WORK/T.$name"
+	[ -z "${AGAINST:-}" ] || ckpt_take "$M" "$AGAINST" --retain all --keep
 	"$SWACTL" save "$M" --name "$name" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
 	local sp=$!
 	_SP=$sp
@@ -124,11 +128,14 @@ restored_eq() {
 
 # 1 stream, uncompressed
 mkdir -p "$WORK/a1" "$WORK/r1"
-save_at_T s1 --compress none --to "$WORK/a1"
+AGAINST=all1 save_at_T s1 --compress none --to "$WORK/a1"
 [ "$SAVE_RC" -eq 0 ] || fail "save s1: exit $SAVE_RC: $(cat "$WORK/s1.err")"
 nothing_left "save s1" s1
 out=$("$SWACTL" verify "$WORK/a1/s1.0.pax" --manifest "$WORK/a1/s1.manifest" 2>&1) ||
 	fail "verify s1 failed: $out"
+out=$("$SWACTL" verify "$WORK/a1/s1.0.pax" --against "$M" all1 2>&1) ||
+	fail "verify s1 against a living checkpoint of its instant failed: $out"
+"$SWACTL" release "$M" all1
 "$SWACTL" restore "$WORK/a1/s1.0.pax" --to "$WORK/r1" >/dev/null || fail "restore s1 failed"
 restored_eq s1 "$WORK/r1" "$WORK/T.s1"
 
