@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/limits.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -175,12 +177,18 @@ int arch_out_close(struct arch_out *o, char failures[][512])
 	return done;
 }
 
-/* e's data runs from SEEK_DATA/SEEK_HOLE; no map when there is no hole. */
-static int data_map(int fd, struct archive_entry *e)
+/*
+ * e's data runs from SEEK_DATA/SEEK_HOLE; no map when there is no hole.
+ * A file with as many bytes allocated as its size has none worth asking
+ * the view about (two round trips per file otherwise; GNU tar's test).
+ */
+static int data_map(int fd, const struct stat *st, struct archive_entry *e)
 {
 	off_t size = archive_entry_size(e), at = 0, data, hole;
 
 	archive_entry_sparse_clear(e);
+	if ((off_t)st->st_blocks * 512 >= size)
+		return 0;
 	while (at < size) {
 		data = lseek(fd, at, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
@@ -199,15 +207,58 @@ static int data_map(int fd, struct archive_entry *e)
 	return 0;
 }
 
+/*
+ * The xattrs of fd (or, -1, of src itself) into e, with one list call
+ * (libarchive would ask for the ACLs too, one more round trip to the view
+ * per object, though few objects have one); *acl tells whether the list
+ * names a POSIX ACL.  Returns 0 or -errno.
+ */
+static int xattrs_of(int fd, const char *src, struct archive_entry *e,
+		     bool *acl)
+{
+	char names[XATTR_LIST_MAX], value[XATTR_SIZE_MAX];
+	ssize_t n = fd >= 0 ? flistxattr(fd, names, sizeof(names))
+			    : llistxattr(src, names, sizeof(names)), len;
+
+	*acl = false;
+	if (n < 0)
+		return errno == ENOTSUP || errno == ENODATA ? 0 : -errno;
+	for (char *p = names; p < names + n; p += strlen(p) + 1) {
+		if (!strcmp(p, "system.posix_acl_access") ||
+		    !strcmp(p, "system.posix_acl_default")) {
+			*acl = true;
+			continue;
+		}
+		len = fd >= 0 ? fgetxattr(fd, p, value, sizeof(value))
+			      : lgetxattr(src, p, value, sizeof(value));
+		if (len < 0 && errno == ENODATA)
+			continue;	/* gone: a race on a live tree */
+		if (len < 0)
+			return -errno;
+		archive_entry_xattr_add_entry(e, p, value, (size_t)len);
+	}
+	return 0;
+}
+
 int arch_entry_of(struct archive *ard, const char *root,
 		  const struct tree_obj *obj, int fd, struct archive_entry *e)
 {
 	char src[8192];
+	bool acl;
+	int rc;
 
 	archive_entry_clear(e);
 	snprintf(src, sizeof(src), "%s/%s", root, obj->path);
 	archive_entry_copy_sourcepath(e, src);
 	archive_entry_copy_pathname(e, obj->path);
+	/* holes come from data_map; file flags are not saved */
+	rc = xattrs_of(fd, src, e, &acl);
+	if (rc)
+		return rc;
+	archive_read_disk_set_behavior(ard, ARCHIVE_READDISK_NO_SPARSE |
+				       ARCHIVE_READDISK_NO_FFLAGS |
+				       ARCHIVE_READDISK_NO_XATTR |
+				       (acl ? 0 : ARCHIVE_READDISK_NO_ACL));
 	if (archive_read_disk_entry_from_file(ard, e, fd, &obj->st) <
 	    ARCHIVE_WARN)
 		return archive_errno(ard) > 0 ? -archive_errno(ard) : -EIO;
@@ -215,7 +266,7 @@ int arch_entry_of(struct archive *ard, const char *root,
 	archive_entry_set_nlink(e, 1);
 	archive_entry_set_uname(e, NULL);
 	archive_entry_set_gname(e, NULL);
-	return S_ISREG(obj->st.st_mode) ? data_map(fd, e) : 0;
+	return S_ISREG(obj->st.st_mode) ? data_map(fd, &obj->st, e) : 0;
 }
 
 /* Pass len zeros to sink (a hole), hashing them. */

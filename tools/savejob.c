@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/ahead.h"
 #include "tools/arch.h"
 #include "tools/manifest.h"
 #include "tools/saveview.h"
@@ -388,19 +389,6 @@ static int sink(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
-/* Open what arch_entry_of reads xattrs through: files and directories. */
-static int open_obj(struct stream *s, const struct tree_obj *obj)
-{
-	char path[8192];
-	int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-
-	if (!S_ISREG(obj->st.st_mode) && !S_ISDIR(obj->st.st_mode))
-		return -1;
-	snprintf(path, sizeof(path), "%s/%s", s->j->root, obj->path);
-	return open(path, flags | (S_ISDIR(obj->st.st_mode) ? O_DIRECTORY
-							    : 0));
-}
-
 /* Write the data of regular file fd; 0, or the errno that cut it short. */
 static int save_data(struct stream *s, int fd, struct mf_rec *r,
 		     const char *path)
@@ -415,21 +403,21 @@ static int save_data(struct stream *s, int fd, struct mf_rec *r,
 }
 
 /*
- * Save object k with its data; r receives its record.  Returns 0, 1 when
+ * Save object k with its data from fd (ahead_take's answer, closed here);
+ * r receives its record.  Returns 0, 1 when
  * it was skipped (named), or -errno that ends the save (-ECANCELED: no
  * copy left).
  */
-static int save_obj(struct stream *s, size_t k, struct mf_rec *r)
+static int save_obj(struct stream *s, size_t k, int fd, struct mf_rec *r)
 {
 	const struct tree_obj *obj = &s->j->t->o[k];
-	int fd = open_obj(s, obj), rc = 0;
+	int rc = fd < 0 && fd != -EBADF ? fd : 0;
 	uint64_t hash = 0;
 	char *error = NULL;
 
-	if (fd < 0 && (S_ISREG(obj->st.st_mode) || S_ISDIR(obj->st.st_mode)))
-		rc = -errno;
 	if (rc == 0)
-		rc = arch_entry_of(s->ard, s->j->root, obj, fd, s->e);
+		rc = arch_entry_of(s->ard, s->j->root, obj, fd < 0 ? -1 : fd,
+				   s->e);
 	if (rc) {
 		rc = skipped(s, obj->path, -rc);
 		goto out;
@@ -479,11 +467,11 @@ static int save_link(struct stream *s, size_t k, const struct mf_rec *first)
 
 /* Object k; a hard-link group's first name keeps its record for the
  * later names, which come after it in the same stream. */
-static int save_unit(struct stream *s, size_t k)
+static int save_unit(struct stream *s, size_t k, int fd)
 {
 	const struct sj_plan *p = s->j->p;
 	struct mf_rec r = { 0 };
-	int rc = save_obj(s, k, &r);
+	int rc = save_obj(s, k, fd, &r);
 
 	if (rc == 0 && p->grouped[k] && !(r.link = strdup(r.path)))
 		rc = -ENOMEM;
@@ -515,14 +503,27 @@ static void *stream_main(void *arg)
 {
 	struct stream *s = arg;
 	const struct sj_plan *p = s->j->p;
-	int rc = 0;
-
+	size_t *list = calloc(p->objs[s->k] + 1, sizeof(*list)), n = 0;
+	struct ahead *a = NULL;
 	char why[2 * 512 + 64];
+	int rc = list ? 0 : -ENOMEM;
 
-	for (size_t k = 0; k < p->nobj && rc == 0 && !stopping(s->j); k++)
+	for (size_t k = 0; list && k < p->nobj; k++)
 		if (p->stream_of[k] == s->k)
-			rc = p->follower[k] ? save_follower(s, k)
-					    : save_unit(s, k);
+			list[n++] = k;
+	if (rc == 0)
+		rc = ahead_start(&a, s->j->root, s->j->t, list, n);
+	for (size_t i = 0; rc == 0 && i < n && !stopping(s->j); i++) {
+		int fd = ahead_take(a, i);
+
+		if (p->follower[list[i]] && fd >= 0)
+			close(fd);
+		rc = p->follower[list[i]] ? save_follower(s, list[i])
+					  : save_unit(s, list[i], fd);
+	}
+	if (a)
+		ahead_stop(a);
+	free(list);
 	if (rc == -ECANCELED) {
 		snprintf(why, sizeof(why), "stream %u lost every copy: %s%s%s",
 			 s->k, arch_out_failure(s->out, 0),
