@@ -557,10 +557,10 @@ bench_save() {
 	one=$(save_time b1 --compress none --to "$WORK/saveout")
 	two=$(save_time b2 --compress none --streams 2 --to "$WORK/saveout")
 	rm -rf "$WORK/saveout"
-	row "built-in save vs tar -cf, 1 stream" \
+	row "save vs tar -cf, 1 stream" \
 		"$(awk -v t="$tar" 'BEGIN { printf "%.3f", 1 / t }')" \
 		"$(awk -v t="$one" 'BEGIN { printf "%.3f", 1 / t }')" 1/s tput 1.0
-	row "built-in save vs tar -cf, 2 streams" \
+	row "save vs tar -cf, 2 streams" \
 		"$(awk -v t="$tar" 'BEGIN { printf "%.3f", 1 / t }')" \
 		"$(awk -v t="$two" 'BEGIN { printf "%.3f", 1 / t }')" 1/s tput -
 }

@@ -443,6 +443,8 @@ struct mf_rec *mf_find(struct mf_set *s, const char *path)
 {
 	struct mf_rec key = { .path = (char *)path };
 
+	if (!s->n)
+		return NULL;
 	return bsearch(&key, s->r, s->n, sizeof(*s->r), by_path);
 }
 

@@ -37,6 +37,8 @@ Test(manifest, every_field_survives_a_round_trip)
 	cr_assert_eq(mf_xattr_add(&r, "user.z", 3), 0);
 	cr_assert_eq(mf_xattr_add(&r, "user.a=b,c", 1), 0);
 	cr_assert_eq(mf_xattr_add(&r, "user.m", 2), 0);
+	cr_assert_eq(mf_xattr_add(&r, "user.m", 9), 0);
+	r.error = strdup("EIO");
 	line = encode(&r);
 	cr_assert_eq(strchr(line, '\n') - line, (long)strlen(line) - 1,
 		     "one line: %s", line);
@@ -44,10 +46,16 @@ Test(manifest, every_field_survives_a_round_trip)
 	cr_assert_eq(mf_parse(line, &back), 0, "%s", line);
 	cr_assert_str_eq(back.path, r.path);
 	cr_assert_str_eq(back.link, "a b");
+	cr_assert_str_eq(back.error, "EIO");
+	free(r.error);
+	free(back.error);
+	r.error = back.error = NULL;	/* an error record differs from all */
 	cr_assert_eq(mf_diff(&r, &back, diff, sizeof(diff)), 0, "%s", diff);
 	cr_assert(strstr(back.xattr, "user.a%3db%2cc=") == back.xattr,
 		  "sorted and encoded: %s", back.xattr);
 	cr_assert(strstr(back.xattr, "user.m=") < strstr(back.xattr, "user.z="));
+	cr_assert(strstr(back.xattr, "user.m=0000000000000002"),
+		  "a name added twice keeps its first value: %s", back.xattr);
 	free(line);
 	mf_rec_free(&back);
 	mf_rec_free(&r);
@@ -111,6 +119,23 @@ Test(manifest, malformed_lines_are_refused)
 			     bad[k]);
 		cr_assert_null(r.path);
 	}
+}
+
+Test(manifest, copies_are_deep)
+{
+	struct mf_rec a = { .path = strdup("p"), .type = 'l', .target = strdup("t"),
+			    .link = strdup("l"), .xattr = strdup("a=0000000000000001"),
+			    .error = strdup("EIO") }, b;
+	char out[128];
+
+	cr_assert_eq(mf_rec_copy(&a, &b), 0);
+	cr_assert_neq(a.path, b.path);
+	cr_assert_neq(a.target, b.target);
+	cr_assert_eq(mf_diff(&a, &b, out, sizeof(out)), 1, "%s", out);
+	cr_assert(strstr(out, "not saved (EIO"), "%s", out);
+	mf_rec_free(&a);
+	cr_assert_str_eq(b.xattr, "a=0000000000000001");
+	mf_rec_free(&b);
 }
 
 Test(manifest, diff_names_each_field)
