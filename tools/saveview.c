@@ -118,7 +118,8 @@ static int make_private(struct sv_view *v)
 
 /*
  * One request with a status-only answer, or (list) the records after it.
- * Returns swactl's exit code; on 0 with lines, *lines is the reply stream.
+ * Returns swactl's exit code (on 0 with lines, *lines is the reply
+ * stream), or -1, unreported, when no daemon serves mnt any more.
  */
 static int ask(const char *mnt, int argc, char *const argv[], FILE **lines)
 {
@@ -126,6 +127,8 @@ static int ask(const char *mnt, int argc, char *const argv[], FILE **lines)
 	int fd = ctl_connect(mnt, why, sizeof(why)), rc;
 	FILE *f;
 
+	if (fd == -ENOTCONN)
+		return -1;
 	if (fd < 0) {
 		fprintf(stderr, "swactl: %s\n", why);
 		return 1;
@@ -147,17 +150,17 @@ static int ask(const char *mnt, int argc, char *const argv[], FILE **lines)
 
 /*
  * Look name up in mnt's list: 1 listed (its retain copied), 0 not, -1 no
- * answer (reported).
+ * answer (reported), -2 no daemon any more (not reported).
  */
 static int listed(const char *mnt, const char *name, char *retain,
 		  size_t size)
 {
 	char line[1024], want[96];
 	FILE *f = NULL;
-	int found = 0;
+	int found = 0, rc = ask(mnt, 1, (char *[]){ "list" }, &f);
 
-	if (ask(mnt, 1, (char *[]){ "list" }, &f))
-		return -1;
+	if (rc)
+		return rc < 0 ? -2 : -1;
 	snprintf(want, sizeof(want), "name=%s ", name);
 	while (!found && fgets(line, sizeof(line), f)) {
 		char *r = strstr(line, " retain=");
@@ -186,8 +189,10 @@ static int mount_view(struct sv_view *v)
 	struct timespec pause = { 0, 20 * 1000 * 1000 };
 	int rc = ask(v->mnt, 3, (char *[]){ "mount", v->name, v->dir }, NULL);
 
+	if (rc < 0)
+		fprintf(stderr, "swactl: no daemon serves '%s'\n", v->mnt);
 	if (rc)
-		return rc;
+		return rc < 0 ? 1 : rc;
 	v->mounted = true;
 	for (int k = 0; k < 500 && !is_mounted(v); k++)
 		nanosleep(&pause, NULL);
@@ -235,7 +240,7 @@ int sv_attach(const char *mnt, const char *name, char *retain, size_t size,
 	      struct sv_view **out)
 {
 	struct sv_view *v = calloc(1, sizeof(*v));
-	int rc = 1;
+	int rc;
 
 	if (!v) {
 		fprintf(stderr, "swactl: out of memory\n");
@@ -243,12 +248,12 @@ int sv_attach(const char *mnt, const char *name, char *retain, size_t size,
 	}
 	snprintf(v->mnt, sizeof(v->mnt), "%s", mnt);
 	snprintf(v->name, sizeof(v->name), "%s", name);
-	switch (listed(mnt, name, retain, size)) {
-	case 0:
-		fprintf(stderr, "swactl: no checkpoint '%s' on %s\n", name,
-			mnt);
-		/* fall through */
-	case -1:
+	rc = listed(mnt, name, retain, size);
+	if (rc == -2)
+		fprintf(stderr, "swactl: no daemon serves '%s'\n", mnt);
+	else if (rc == 0)
+		fprintf(stderr, "swactl: no checkpoint '%s' on %s\n", name, mnt);
+	if (rc != 1) {
 		free(v);
 		return 1;
 	}
@@ -306,7 +311,10 @@ static int release_left(struct sv_view *v)
 	if (in == 1 && ask(v->mnt, 2, (char *[]){ "release", v->name },
 			   NULL) && listed(v->mnt, v->name, NULL, 0) == 1)
 		in = -1;
-	if (in < 0)
+	if (in == -2)
+		fprintf(stderr, "swactl: the daemon of %s is gone, and "
+			"checkpoint %s with it\n", v->mnt, v->name);
+	else if (in < 0)
 		fprintf(stderr, "swactl: checkpoint %s may be left on %s: "
 			"release it there (swactl release)\n", v->name, v->mnt);
 	return in < 0;

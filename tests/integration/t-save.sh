@@ -14,7 +14,10 @@
 # - --dry-run prints the plan and takes no checkpoint;
 # - save -- CMD: {} and SWAFS_VIEW name a view in a 0700 directory, CMD's
 #   status is swactl's, and neither a failing CMD nor SIGTERM to swactl
-#   leaves a mount or a checkpoint behind; tar through save -- works.
+#   leaves a mount or a checkpoint behind, nor does a daemon that dies
+#   under it; tar through save -- works;
+# - verify against a used --retain saved checkpoint says why a changed
+#   file cannot be compared.
 . "$(dirname "$0")/ckpt-lib.sh"
 
 unset XDG_RUNTIME_DIR	# private view directories under our TMPDIR
@@ -220,6 +223,35 @@ wait "$SP" || rc=$?
 [ "$rc" -eq 143 ] || fail "save killed by SIGTERM: exit $rc, want 143: $(cat "$WORK/c3.err")"
 nothing_left "SIGTERM to swactl save" c3
 
+# verify against a --retain saved checkpoint whose file was read and then
+# changed: verify says why it cannot compare, not a bare EIO
+ckpt_take "$M" rs --keep
+view_mount "$M" rs "$WORK/v-rs"
+dd if="$WORK/v-rs/big" of=/dev/null bs=1M status=none
+view_umount "$WORK/v-rs"
+sleep 1	# the application overwrites blocks of big meanwhile
+rc=0
+"$SWACTL" verify "$WORK/a1/s1.0.pax" --against "$M" rs >"$WORK/rs.out" 2>"$WORK/rs.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "verify against a used --retain saved checkpoint: exit $rc, want 1"
+grep -q 'taken with --retain saved: a block a save has read is gone' "$WORK/rs.err" ||
+	fail "verify did not explain --retain saved: $(head -c 600 "$WORK/rs.err")"
+grep -q '^big: cannot be read from the checkpoint (EIO), not compared' "$WORK/rs.out" ||
+	fail "verify did not name big as unreadable: $(grep '^big' "$WORK/rs.out")"
+"$SWACTL" release "$M" rs
+
 stop_helper "$CPID"
 swafs_umount "$M"
+
+# save -- CMD when the daemon goes away under it: no mount left behind
+B2=$WORK/backing2 M2=$WORK/mnt2
+mkdir -p "$B2" "$M2"
+echo x >"$B2/f"
+swafs_mount "$B2" "$M2"
+D2=$SWAFS_PID
+rc=0
+"$SWACTL" save "$M2" --name gone -- sh -c "kill -KILL $D2; sleep 0.5" \
+	>/dev/null 2>"$WORK/gone.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "save -- CMD whose daemon died: exit $rc, want 1: $(cat "$WORK/gone.err")"
+grep -q 'swactl-save\.' /proc/self/mountinfo &&
+	fail "a save whose daemon died left its view mounted: $(grep 'swactl-save\.' /proc/self/mountinfo)"
 log "ok"
