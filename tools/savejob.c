@@ -568,6 +568,7 @@ static void progress(struct job *j, double t0, bool last)
 static int open_manifests(struct job *j)
 {
 	char path[PATH_MAX + 64];
+	int fd;
 
 	for (unsigned s = 0; s < j->o->streams; s++)
 		for (unsigned c = 0; c < j->o->copies; c++) {
@@ -576,7 +577,11 @@ static int open_manifests(struct job *j)
 			if (j->man[t])
 				continue;
 			manifest_path(j->o, t, true, path, sizeof(path));
-			j->man[t] = fopen(path, "wxe");
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				  0600);	/* as private as the archives */
+			j->man[t] = fd < 0 ? NULL : fdopen(fd, "w");
+			if (fd >= 0 && !j->man[t])
+				close(fd);
 			if (!j->man[t] || fputs(MF_HEADER "\n", j->man[t]) < 0) {
 				fprintf(stderr, "swactl: cannot create '%s': "
 					"%s\n", printable(path),
