@@ -25,6 +25,7 @@
 #include "fs/ctx.h"
 #include "fs/live.h"
 #include "fs/locks.h"
+#include "fs/metrics.h"
 #include "fs/svc.h"
 #include "fs/view.h"
 #include "fs/vnode.h"
@@ -51,6 +52,8 @@ struct main_opts {
 	char *keep_days;	/* -o keep_days=N */
 	char *boundary_report;	/* -o boundary_report=SECS */
 	char *throttle_max;	/* -o throttle_max=SECS */
+	char *metrics;		/* -o metrics=FILE */
+	char *metrics_interval;	/* -o metrics_interval=SECS */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -74,6 +77,8 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("keep_days=%s", keep_days),
 	MAIN_OPT("boundary_report=%s", boundary_report),
 	MAIN_OPT("throttle_max=%s", throttle_max),
+	MAIN_OPT("metrics=%s", metrics),
+	MAIN_OPT("metrics_interval=%s", metrics_interval),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -117,7 +122,8 @@ static void usage(FILE *f)
 "                         if need be, else /tmp); outside BACKING\n"
 "  -o store_mem=SIZE      pre-images kept in memory before spilling\n"
 "                         (default 256M)\n"
-"  -o store_max=SIZE      disk space for spilled pre-images (default 16G)\n"
+"  -o store_max=SIZE      the most the store holds, memory and disk\n"
+"                         together (default 16G)\n"
 "  -o on_full=POLICY      when the store is full: invalidate (default: the\n"
 "                         checkpoint is invalidated, live writes go on),\n"
 "                         throttle (changes that need a capture wait for\n"
@@ -134,6 +140,10 @@ static void usage(FILE *f)
 "  -o boundary_report=SECS  while a checkpoint waits for open\n"
 "                         transactions (swactl checkpoint --boundary-wait),\n"
 "                         name the holders this often (default 30)\n"
+"  -o metrics=FILE        write the tree's figures (checkpoints, store,\n"
+"                         last save) to FILE, a Prometheus textfile for\n"
+"                         node_exporter; removed when the tree stops\n"
+"  -o metrics_interval=SECS  how often (default 5, 0.1 to 3600)\n"
 "\n"
 "Checkpoints and views are driven with swactl(8): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
@@ -267,6 +277,7 @@ struct main_vals {
 	unsigned keep_days;
 	unsigned stale;		/* stale stores removed at mount */
 	double throttle_max;
+	double metrics_interval;
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -298,6 +309,22 @@ static int parse_sizes(const struct main_opts *o, struct main_vals *v)
 		return fail("invalid option 'keep_days=%s': want a number of "
 			    "days from 0 to %d", o->keep_days,
 			    HIST_KEEP_DAYS_MAX);
+	return 0;
+}
+
+/* -o metrics=FILE must be writable where it is asked for, before the mount. */
+static int parse_metrics(const struct main_opts *o, struct main_vals *v)
+{
+	char why[PATH_MAX + 64];
+
+	v->metrics_interval = 5.0;
+	if (o->metrics_interval &&
+	    (parse_secs(o->metrics_interval, 3600, &v->metrics_interval) ||
+	     v->metrics_interval < 0.1))
+		return fail("invalid option 'metrics_interval=%s': %s",
+			    o->metrics_interval, "want seconds from 0.1 to 3600");
+	if (o->metrics && metrics_check(o->metrics, why, sizeof(why)) < 0)
+		return fail("invalid option 'metrics=%s': %s", o->metrics, why);
 	return 0;
 }
 
@@ -345,7 +372,7 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	    parse_secs(o->throttle_max, TIMEOUT_MAX, &v->throttle_max))
 		return fail("invalid option 'throttle_max=%s': %s",
 			    o->throttle_max, "want seconds from 0 to 86400");
-	return parse_sizes(o, v);
+	return parse_sizes(o, v) < 0 ? -1 : parse_metrics(o, v);
 }
 
 /*
@@ -395,6 +422,18 @@ static void clean_stale(struct main_vals *v)
 			"store in '%s': %s\n", v->store, strerror(-rc));
 }
 
+/*
+ * store_max is the most the store holds, memory and disk together (what an
+ * operator sets); the engine takes a memory part and a disk part.  Memory
+ * comes first, up to store_mem; the disk gets what is left.
+ */
+static uint64_t store_split(const struct main_vals *v, bool disk)
+{
+	uint64_t mem = v->store_mem < v->store_max ? v->store_mem : v->store_max;
+
+	return disk ? v->store_max - mem : mem;
+}
+
 /* The checkpoint engine: events, store, views. */
 static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 			const char *backing, struct fs_ctx *ctx)
@@ -403,8 +442,8 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 				    .on_full = v->on_full,
 				    .root = backing,
 				    .store_dir = v->store,
-				    .store_mem = v->store_mem,
-				    .store_max = v->store_max,
+				    .store_mem = store_split(v, false),
+				    .store_max = store_split(v, true),
 				    .throttle_ns = (int64_t)(v->throttle_max *
 							     1e9) };
 	int rc;
@@ -569,6 +608,30 @@ static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
 	return loop_status(rc);
 }
 
+/* What answers for the mounted tree: its control socket, its metrics. */
+static int start_control(struct fs_ctx *ctx, const char *mnt,
+			 const struct main_opts *o, const struct main_vals *v,
+			 struct ctl **ctl, struct metrics **met)
+{
+	int64_t every = (int64_t)(v->metrics_interval * 1e9);
+	dev_t dev = 0;
+	int rc = mount_dev(mnt, &dev);
+
+	if (rc == 0)
+		rc = ctl_start(ctx, dev, ctl);
+	if (rc < 0)
+		return fail("cannot start the control socket for '%s': %s",
+			    mnt, strerror(-rc));
+	if (o->metrics &&
+	    (rc = metrics_start(ctx, o->metrics, mnt, every, met)) < 0) {
+		ctl_stop(*ctl);
+		*ctl = NULL;
+		return fail("cannot write metrics to '%s': %s", o->metrics,
+			    strerror(-rc));
+	}
+	return 0;
+}
+
 /*
  * Mount, daemonize, then start what runs threads or names files after our
  * pid (the store): neither would survive fuse_daemonize()'s fork.
@@ -579,7 +642,7 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 {
 	struct fuse_session *se;
 	struct ctl *ctl = NULL;
-	dev_t dev = 0;
+	struct metrics *met = NULL;
 	int rc = 1;
 
 	se = fuse_session_new(args, live_ops(), sizeof(*live_ops()), ctx);
@@ -595,18 +658,14 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		goto out_unmount;
 	if (setup_engine(o, v, backing, ctx) < 0)
 		goto out_unmount;
-	rc = mount_dev(mnt, &dev);
-	if (rc == 0)
-		rc = ctl_start(ctx, dev, &ctl);
-	if (rc < 0) {
-		fail("cannot start the control socket for '%s': %s", mnt,
-		     strerror(-rc));
+	if (start_control(ctx, mnt, o, v, &ctl, &met) < 0) {
 		rc = 1;
 		goto out_unmount;
 	}
 	svc_ready();
 	rc = run_loop(se, co);
 	svc_stopping();
+	metrics_stop(met);
 	ctl_stop(ctl);
 out_unmount:
 	/* parked lock requests are answered while the session exists */
@@ -626,7 +685,8 @@ static void free_opts(struct main_opts *o)
 			  &o->block_size, &o->store, &o->store_mem,
 			  &o->store_max, &o->events, &o->on_full,
 			  &o->keep_days, &o->boundary_report,
-			  &o->throttle_max };
+			  &o->throttle_max, &o->metrics,
+			  &o->metrics_interval };
 
 	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
 		free(*strs[k]);

@@ -142,26 +142,56 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-/* Numbers as numbers, "null" as null, the rest as strings. */
+/* Keys whose 0 or 1 on the wire is a yes or no. */
+static bool is_flag(const char *key)
+{
+	static const char *const flags[] = { "valid", "keep" };
+
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+		if (!strcmp(key, flags[k]))
+			return true;
+	return false;
+}
+
+/* One record as a JSON object: numbers as numbers, "null" as null, flags
+ * as booleans, the rest as strings. */
+static void print_json_rec(const struct rec *r)
+{
+	putchar('{');
+	for (int i = 0; i < r->n; i++) {
+		const char *v = r->val[i];
+
+		printf("%s", i ? "," : "");
+		json_string(r->key[i]);
+		putchar(':');
+		if (is_flag(r->key[i]) && (!strcmp(v, "0") || !strcmp(v, "1")))
+			fputs(*v == '1' ? "true" : "false", stdout);
+		else if (is_number(v) || !strcmp(v, "null"))
+			fputs(v, stdout);
+		else
+			json_string(v);
+	}
+	putchar('}');
+}
+
 static void print_json(const struct recs *rs)
 {
 	putchar('[');
 	for (int k = 0; k < rs->n; k++) {
-		const struct rec *r = &rs->r[k];
-
-		printf("%s{", k ? "," : "");
-		for (int i = 0; i < r->n; i++) {
-			printf("%s", i ? "," : "");
-			json_string(r->key[i]);
-			putchar(':');
-			if (is_number(r->val[i]) || !strcmp(r->val[i], "null"))
-				fputs(r->val[i], stdout);
-			else
-				json_string(r->val[i]);
-		}
-		putchar('}');
+		printf("%s", k ? "," : "");
+		print_json_rec(&rs->r[k]);
 	}
 	puts("]");
+}
+
+void report_json_line(char *line, bool first)
+{
+	struct rec r;
+
+	if (rec_parse(line, &r) < 0)
+		return;
+	printf("%s", first ? "" : ",");
+	print_json_rec(&r);
 }
 
 /* ---- people ---- */
@@ -463,8 +493,46 @@ int report_history(int argc, char **argv)
 	rc = fetch(argv[1], 1, (char *[]){ "history" }, rs);
 	if (rc == 0 && json)
 		print_json(rs);
+	else if (rc == 0 && !rs->n)
+		printf("no history\n");
+	else if (rc == 0)
+		printf("%-20s %-19s  %-9s %-11s %s\n", "NAME", "T", "DURATION",
+		       "OUTCOME", "FIGURES");
 	for (int k = 0; rc == 0 && !json && k < rs->n; k++)
 		print_history(&rs->r[k]);
+	recs_free(rs);
+	free(rs);
+	return rc;
+}
+
+static void print_list(const struct rec *r)
+{
+	char a[32], b[32];
+
+	printf("%-20s %s  %-7s views=%s retain=%s%s pause=%sus captured=%s\n",
+	       get(r, "name"), when(num(r, "t"), a, sizeof(a)),
+	       strcmp(get(r, "valid"), "1") ? "INVALID" : "active",
+	       get(r, "views"), get(r, "retain"),
+	       strcmp(get(r, "keep"), "1") ? "" : " keep", get(r, "pause_us"),
+	       bytes(num(r, "captured_bytes"), b, sizeof(b)));
+}
+
+int report_list(int argc, char **argv)
+{
+	bool json = argc == 3 && !strcmp(argv[2], "--json");
+	struct recs *rs;
+	int rc;
+
+	if (argc != 2 && !json)
+		return usage_error("list wants MNT [--json]");
+	rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return 1;
+	rc = fetch(argv[1], 1, (char *[]){ "list" }, rs);
+	if (rc == 0 && json)
+		print_json(rs);
+	for (int k = 0; rc == 0 && !json && k < rs->n; k++)
+		print_list(&rs->r[k]);
 	recs_free(rs);
 	free(rs);
 	return rc;

@@ -1,5 +1,5 @@
 /*
- * report.h - swactl's read commands for progress and the past:
+ * report.h - swactl's read commands: `list MNT [--json]`,
  * `status MNT [NAME] [--json|--watch]` and `history MNT [--json]`.
  * Each takes the command's argv (argv[0] is the command) and returns
  * swactl's exit code.
@@ -7,7 +7,14 @@
 #ifndef SWAFS_REPORT_H
 #define SWAFS_REPORT_H
 
+#include <stdbool.h>
+
+int report_list(int argc, char **argv);
 int report_status(int argc, char **argv);
 int report_history(int argc, char **argv);
+
+/* Print one encoded KEY=VALUE record (line, changed) as a JSON object,
+ * after a comma unless first. */
+void report_json_line(char *line, bool first);
 
 #endif

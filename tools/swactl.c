@@ -413,77 +413,6 @@ static int cmd_release(int argc, char **argv)
 		      sizeof(rest));
 }
 
-/* Print one "k=v k=v" record as a JSON object (values are plain). */
-static void print_json_record(char *line, bool first)
-{
-	char *save = NULL;
-
-	printf("%s{", first ? "" : ",");
-	for (char *kv = strtok_r(line, " \n", &save); kv;
-	     kv = strtok_r(NULL, " \n", &save)) {
-		char *eq = strchr(kv, '=');
-		bool num;
-
-		if (!eq)
-			continue;
-		*eq = '\0';
-		num = eq[1] && strspn(eq + 1, "0123456789") == strlen(eq + 1);
-		printf("%s\"%s\":%s%s%s", kv == line ? "" : ",", kv,
-		       num ? "" : "\"", eq + 1, num ? "" : "\"");
-	}
-	printf("}");
-}
-
-static void print_human_record(char *line)
-{
-	char name[80] = "", retain[16] = "";
-	long t = 0;
-	unsigned long pause = 0, bytes = 0, views = 0;
-	int valid = 0;
-	char when[32];
-	struct tm tm;
-
-	sscanf(line, "name=%79s t=%ld pause_us=%lu valid=%d views=%lu "
-	       "retain=%15s", name, &t, &pause, &valid, &views, retain);
-	if (strstr(line, "captured_bytes="))
-		sscanf(strstr(line, "captured_bytes="), "captured_bytes=%lu",
-		       &bytes);
-	localtime_r(&(time_t){ t }, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	printf("%-20s %s  %-7s views=%lu retain=%s pause=%luus captured=%lu\n",
-	       name, when, valid ? "active" : "INVALID", views, retain, pause,
-	       bytes);
-}
-
-static int cmd_list(int argc, char **argv)
-{
-	bool json = argc == 3 && !strcmp(argv[2], "--json");
-	char rest[256], line[1024];
-	bool first = true;
-	FILE *f;
-	int rc;
-
-	if (argc != 2 && !json)
-		return usage_error("list wants MNT [--json]");
-	f = request(argv[1], 1, (char *[]){ "list" });
-	if (!f)
-		return 1;
-	rc = ctl_status(f, NULL, rest, sizeof(rest));
-	if (json && rc == 0)
-		printf("[");
-	while (rc == 0 && fgets(line, sizeof(line), f)) {
-		if (json)
-			print_json_record(line, first);
-		else
-			print_human_record(line);
-		first = false;
-	}
-	if (json && rc == 0)
-		printf("]\n");
-	fclose(f);
-	return rc;
-}
-
 static int cmd_events(int argc, char **argv)
 {
 	bool follow = argc == 3 && !strcmp(argv[2], "--follow");
@@ -557,7 +486,7 @@ static void print_group(char *record, void *arg)
 	int pid = 0;
 
 	if (l->json) {
-		print_json_record(record, l->first);
+		report_json_line(record, l->first);
 	} else {
 		sscanf(record, "id=%79s count=%u joined=%u age=%lld "
 		       "wait_left=%23s pid=%d", id, &count, &joined, &age,
@@ -601,7 +530,7 @@ static const struct command {
 	{ "checkpoint", cmd_checkpoint, help_checkpoint },
 	{ "mount", cmd_mount, help_mount },
 	{ "release", cmd_release, help_release },
-	{ "list", cmd_list, help_list },
+	{ "list", report_list, help_list },
 	{ "events", cmd_events, help_events },
 	{ "status", report_status, help_status },
 	{ "history", report_history, help_history },

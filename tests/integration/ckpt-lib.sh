@@ -91,15 +91,16 @@ view_umount() {
 # ckpt_json MNT: swactl list MNT --json
 ckpt_json() { "$SWACTL" list "$1" --json; }
 
-# ckpt_field MNT NAME FIELD: one field of checkpoint NAME from list --json
-# (prints 'absent' if there is no such checkpoint)
+# ckpt_field MNT NAME FIELD: one field of checkpoint NAME from list --json,
+# booleans as 1 or 0 (prints 'absent' if there is no such checkpoint)
 ckpt_field() {
 	"$SWACTL" list "$1" --json | "$PYTHON" -c '
 import json, sys
 name, field = sys.argv[1], sys.argv[2]
 for c in json.load(sys.stdin):
     if c["name"] == name:
-        print(c[field]); break
+        v = c[field]
+        print(int(v) if isinstance(v, bool) else v); break
 else:
     print("absent")' "$2" "$3"
 }

@@ -113,6 +113,7 @@ c = l[0]
 for k in ("name", "t", "pause_us", "valid", "views", "retain", "keep"):
     assert k in c, "list --json lacks %s: %s" % (k, c)
 assert c["name"] == "c1" and c["retain"] == "saved", c
+assert c["valid"] is True and c["keep"] is False, c
 ' || fail "list --json: $("$SWACTL" list "$M" --json)"
 
 # ---- release, --keep, views ------------------------------------------------------------------

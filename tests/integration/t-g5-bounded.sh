@@ -41,6 +41,33 @@ view_umount "$WORK/v"
 swafs_umount "$M"
 rm -f "$B/f" "$WORK/new"
 
+# ---- 1b. store_max bounds memory and disk together ---------------------------
+# store_mem (256M by default) does not add to store_max: 16 MiB of
+# pre-images do not fit in store_max=8M, although they fit in memory
+: >"$EV"
+swafs_mount "$B" "$M" "events=$EV,store=$S,store_max=8M,keep_days=0"
+head -c 16M /dev/urandom >"$M/f"
+ckpt_take "$M" eight --keep
+"$SWACTL" status "$M" eight --json | "$PYTHON" -c '
+import json, sys
+assert json.load(sys.stdin)[0]["store_max_bytes"] == 8 << 20' ||
+	fail "status does not give store_max=8M as the limit: $("$SWACTL" status "$M" --json)"
+head -c 16M /dev/urandom | dd of="$M/f" bs=64K conv=notrunc status=none
+case $(ckpt_field "$M" eight valid) in
+0 | false | False) ;;
+*) fail "16 MiB of pre-images fit under store_max=8M: $("$SWACTL" status "$M" eight)" ;;
+esac
+grep '"event":"store-full"' "$EV" | grep -q '"name":"eight"' ||
+	fail "no store-full event under store_max=8M: $(cat "$EV")"
+"$SWACTL" release "$M" eight
+wait_until 5 grep -q '"event":"released".*"name":"eight"' "$EV" ||
+	fail "no released event: $(cat "$EV")"
+peak=$(grep '"event":"released"' "$EV" | grep -o '"store_peak_bytes":[0-9]*' | cut -d: -f2)
+[ -n "$peak" ] && [ "$peak" -le $((8 << 20)) ] ||
+	fail "the store held $peak bytes at most under store_max=8M"
+swafs_umount "$M"
+rm -f "$B/f"
+
 # ---- 2. memory bounded while 500 MiB are captured ------------------------------
 swafs_mount "$B" "$M" "events=$EV,store=$S,store_mem=64M"
 DPID=$SWAFS_PID

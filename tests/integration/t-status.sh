@@ -189,6 +189,8 @@ assert h['ended'] >= h['t']
 EOF
 swactl history "$M" | grep -q '^st .* released .*captured' ||
 	fail "human history: $(swactl history "$M")"
+swactl history "$M" | head -1 | grep -q '^NAME  *T  *DURATION  *OUTCOME' ||
+	fail "human history has no header: $(swactl history "$M")"
 
 # the same BACKING mounted again: the same history
 swafs_umount "$M"

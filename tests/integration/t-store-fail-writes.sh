@@ -49,7 +49,7 @@ os.close(fd)
 open(expect, 'wb').write(img)
 EOF
 cmp "$M/f" "$WORK/expect" || fail "the live file is not exactly the writes that returned"
-ckpt_json "$M" | grep -q '"name":"full".*"valid":1' ||
+ckpt_json "$M" | grep -q '"name":"full".*"valid":true' ||
 	fail "the checkpoint is not valid after refused writes: $(ckpt_json "$M")"
 grep '"event":"store-full"' "$WORK/events" | grep -q '"policy":"fail-writes"' ||
 	fail "no store-full event with the policy"

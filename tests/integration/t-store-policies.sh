@@ -58,11 +58,11 @@ assert_eq "a: view chunks read right / EIO" "chunks 48 0" "$out"
 slow=$(awk '$2 >= 0.1' "$WORK/stats" | wc -l)
 log "a: $(wc -l <"$WORK/stats") writes, $slow waited >= 0.1 s, longest $(sort -k2 -n "$WORK/stats" | tail -1 | cut -d' ' -f2) s"
 [ "$slow" -ge 1 ] || fail "a: no write waited although the store was full"
-event store-warn | grep -q '"name":"thr","used_bytes":[0-9]*,"max_bytes":5242880' ||
+event store-warn | grep -q '"name":"thr","used_bytes":[0-9]*,"max_bytes":4194304' ||
 	fail "a: store-warn event lacks its fields: $(event store-warn)"
 ! event store-full >/dev/null || fail "a: store-full although the saver freed space: $(event store-full)"
 assert_eq "a: checkpoint valid" 1 "$(ckpt_field "$M" thr valid)"
-"$SWACTL" status "$M" thr | grep -q "policy    on_full=throttle, store .* of 5.0 MiB, 0 writer(s) waiting now, [1-9][0-9]* waits" ||
+"$SWACTL" status "$M" thr | grep -q "policy    on_full=throttle, store .* of 4.0 MiB, 0 writer(s) waiting now, [1-9][0-9]* waits" ||
 	fail "a: status does not show the throttle: $("$SWACTL" status "$M" thr)"
 finish a
 
