@@ -5,7 +5,8 @@
 # while the save reads the view.  Checked:
 # - a full save with 1 stream (uncompressed) and with 3 streams x 2 copies
 #   (zstd): verify passes on each copy (and against a --retain all
-#   checkpoint of the same instant), and the restored tree equals the
+#   checkpoint of the same instant), and the restored tree (or a subset
+#   of it, a hard link out of the subset named) equals the
 #   manifest at T (contents, holes, modes, owners, times, xattrs, hard
 #   links, symlinks, fifos, a device) and keeps an ACL;
 # - one byte changed in a file's data makes verify exit 1 naming the file;
@@ -141,6 +142,22 @@ out=$("$SWACTL" verify "$WORK/a1/s1.0.pax" --against "$M" all1 2>&1) ||
 "$SWACTL" release "$M" all1
 "$SWACTL" restore "$WORK/a1/s1.0.pax" --to "$WORK/r1" >/dev/null || fail "restore s1 failed"
 restored_eq s1 "$WORK/r1" "$WORK/T.s1"
+
+# a subset: keep/ and tree/d1/ as at T; tree/d1/link2, a hard link to a
+# name outside them, is named and skipped (exit 4)
+mkdir -p "$WORK/r1s"
+rc=0
+"$SWACTL" restore "$WORK/a1/s1.0.pax" --to "$WORK/r1s" keep ./tree/d1/ >/dev/null 2>"$WORK/r1s.err" || rc=$?
+[ "$rc" -eq 4 ] || fail "restore of a subset with a hard link out of it: exit $rc, want 4: $(cat "$WORK/r1s.err")"
+grep -q "not restored 'tree/d1/link2': a hard link to a name not restored" "$WORK/r1s.err" ||
+	fail "restore did not name the skipped hard link: $(cat "$WORK/r1s.err")"
+[ ! -e "$WORK/r1s/top00" ] && [ ! -e "$WORK/r1s/tree/d2" ] || fail "restore of a subset restored more"
+mfst "$WORK/r1s" "$WORK/r1s.all"
+sub() { awk -F'\t' '$1 ~ /^(keep|tree\/d1)(\/|$)/ && $1 != "tree/d1/link2"' "$1" >"$2"; }
+sub "$WORK/T.s1" "$WORK/T.s1.sub"
+sub "$WORK/r1s.all" "$WORK/r1s.sub"
+[ "$(wc -l <"$WORK/T.s1.sub")" -gt 10 ] || fail "the subset at T is too small to say anything"
+assert_manifest_eq "restored subset vs the tree at T" "$WORK/T.s1.sub" "$WORK/r1s.sub"
 
 # 3 streams x 2 copies, zstd
 mkdir -p "$WORK/a2" "$WORK/a3" "$WORK/r2"
