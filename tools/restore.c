@@ -179,6 +179,39 @@ static int parse_restore(int argc, char **argv, struct restore *r)
 	return 0;
 }
 
+/* Whether archive path starts with the tree's root (a save's stream 0). */
+static bool holds_root(const char *path)
+{
+	char why[1024], rel[8192];
+	struct archive *in = arch_in_open(path, why, sizeof(why));
+	struct archive_entry *e;
+	bool root = in && archive_read_next_header(in, &e) == ARCHIVE_OK &&
+		    !strcmp(arch_rel(archive_entry_pathname(e), rel,
+				     sizeof(rel)), ".");
+
+	if (in)
+		archive_read_free(in);
+	return root;
+}
+
+/*
+ * Stream 0 first, whatever order the archives were named in: it holds
+ * the directories, and a directory the writer finds already made (by a
+ * file of another stream) gets its times at once instead of at the end.
+ */
+static void root_first(struct restore *r)
+{
+	for (int k = 1; k < r->narchives; k++)
+		if (holds_root(r->archives[k])) {
+			char *a = r->archives[k];
+
+			memmove(r->archives + 1, r->archives,
+				(size_t)k * sizeof(*r->archives));
+			r->archives[0] = a;
+			return;
+		}
+}
+
 /* chdir to DIR and set up the disk writer; 0 or 1 (reported). */
 static int open_target(struct restore *r)
 {
@@ -227,8 +260,10 @@ int restore_main(int argc, char **argv)
 	struct restore r = { 0 };
 	int rc = parse_restore(argc, argv, &r);
 
-	if (rc == 0)
+	if (rc == 0) {
+		root_first(&r);
 		rc = open_target(&r);
+	}
 	for (int k = 0; rc == 0 && k < r.narchives; k++)
 		rc = restore_archive(&r, r.archives[k]);
 	if (r.out && archive_write_close(r.out) != ARCHIVE_OK) {
