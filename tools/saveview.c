@@ -323,15 +323,17 @@ static int release_left(struct sv_view *v)
 int sv_end(struct sv_view *v)
 {
 	int rc = 0, err;
+	bool gone = true;	/* nothing mounted on v->dir any more */
 
 	if (v->mounted && (err = unmount(v->dir))) {
 		fprintf(stderr, "swactl: cannot unmount the view on %s: %s\n",
 			v->dir, strerror(-err));
 		rc = 1;
+		gone = false;
 	}
 	if (v->release && release_left(v))
 		rc = 1;
-	if (rc == 0 && (rmdir(v->dir) || rmdir(v->base)))
+	if (gone && (rmdir(v->dir) || rmdir(v->base)))
 		fprintf(stderr, "swactl: cannot remove '%s': %s\n", v->base,
 			strerror(errno));
 	free(v);

@@ -91,6 +91,14 @@ nothing_left() {
 	[ "$m" -eq 0 ] || fail "$1: a save's view is still mounted: $(grep 'swactl-save\.' /proc/self/mountinfo)"
 	[ "$(ckpt_field "$M" "$2" name)" = absent ] ||
 		fail "$1: checkpoint $2 is still there"
+	no_private_dir "$1"
+}
+
+# no_private_dir WHAT: no view directory of a save is left in $TMPDIR
+no_private_dir() {
+	local d
+	d=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'swactl-save.*')
+	[ -z "$d" ] || fail "$1: left its private directory: $d"
 }
 
 # save_at_T NAME ARGS...: the manifest of MNT at the save's T in
@@ -273,4 +281,5 @@ rc=0
 [ "$rc" -eq 1 ] || fail "save -- CMD whose daemon died: exit $rc, want 1: $(cat "$WORK/gone.err")"
 grep -q 'swactl-save\.' /proc/self/mountinfo &&
 	fail "a save whose daemon died left its view mounted: $(grep 'swactl-save\.' /proc/self/mountinfo)"
+no_private_dir "a save whose daemon died"
 log "ok"
