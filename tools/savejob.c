@@ -164,10 +164,10 @@ int sj_plan(const struct tree *t, unsigned streams, struct sj_plan *p)
 	if (group_links(t, p))
 		goto out;
 	for (size_t k = 0; k < t->n; k++) {
+		if (p->follower[k] || S_ISDIR(t->o[k].st.st_mode))
+			continue;	/* a later name's data is its first's */
 		if (S_ISREG(t->o[k].st.st_mode))
 			p->bytes += (uint64_t)t->o[k].st.st_size;
-		if (p->follower[k] || S_ISDIR(t->o[k].st.st_mode))
-			continue;
 		unit_obj[nu] = k;
 		bytes[nu++] = unit_bytes(&t->o[k].st);
 	}

@@ -28,7 +28,8 @@ struct sj_opts {
 
 struct sj_plan {
 	size_t nobj;
-	uint64_t bytes;			/* logical bytes of regular files */
+	uint64_t bytes;			/* logical bytes of regular files,
+					   each hard-linked inode once */
 	unsigned *stream_of;		/* per object */
 	long *next;			/* per object: next name of its
 					   hard-link group, or -1 */

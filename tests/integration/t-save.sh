@@ -12,7 +12,8 @@
 # - one byte changed in a file's data makes verify exit 1 naming the file;
 # - a copy target that runs out of room mid-save (a small tmpfs) ends in
 #   exit 4 naming it, and the other copy verifies and restores whole;
-# - --dry-run prints the plan and takes no checkpoint;
+# - --dry-run prints the plan and takes no checkpoint; a progress line is
+#   drawn on a terminal only;
 # - save -- CMD: {} and SWAFS_VIEW name a view in a 0700 directory, CMD's
 #   status is swactl's, and neither a failing CMD nor SIGTERM to swactl
 #   leaves a mount or a checkpoint behind, nor does a daemon that dies
@@ -226,6 +227,14 @@ printf '%s\n' "$out" | grep -q 'stream 1: .* objects' || fail "dry run printed n
 [ -z "$(ls -A "$WORK/a5")" ] || fail "dry run wrote into its target: $(ls "$WORK/a5")"
 grep -q '"name":"dry"' "$WORK/events" && fail "dry run took a checkpoint"
 nothing_left "dry run" dry
+
+# progress on a terminal only
+mkdir -p "$WORK/a6"
+script -qfec "$SWACTL save $M --name p1 --compress none --to $WORK/a6" /dev/null >"$WORK/p1.out" 2>&1 ||
+	fail "save on a terminal failed: $(cat "$WORK/p1.out")"
+grep -q 'save p1: 100% .* objects, .*/s' "$WORK/p1.out" || fail "no progress line on a terminal: $(cat "$WORK/p1.out")"
+grep -q 'objects, .*/s, ETA' "$WORK/s1.err" && fail "progress drawn off a terminal: $(cat "$WORK/s1.err")"
+nothing_left "save on a terminal" p1
 
 # save -- CMD: the view, its private directory, CMD's status
 rc=0
