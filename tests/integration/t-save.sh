@@ -19,7 +19,8 @@
 #   leaves a mount or a checkpoint behind, nor does a daemon that dies
 #   under it; tar through save -- works;
 # - verify against a used --retain saved checkpoint says why a changed
-#   file cannot be compared.
+#   file cannot be compared;
+# - objects the saver may not read at T are each named, exit 4.
 . "$(dirname "$0")/ckpt-lib.sh"
 
 unset XDG_RUNTIME_DIR	# private view directories under our TMPDIR
@@ -291,4 +292,38 @@ rc=0
 grep -q 'swactl-save\.' /proc/self/mountinfo &&
 	fail "a save whose daemon died left its view mounted: $(grep 'swactl-save\.' /proc/self/mountinfo)"
 no_private_dir "a save whose daemon died"
+
+# objects the saver may not read at T are skipped, each named: exit 4, and
+# the archive still verifies (a mount of uid 65534 saved by its owner, a
+# root-only file and directory in it)
+B3=$WORK/backing3 M3=$WORK/mnt3 T3=$WORK/a7 TN=$WORK/tmp-nobody
+mkdir -p "$B3/sub" "$B3/closed" "$M3" "$T3" "$TN" "$WORK/store3"
+echo open >"$B3/sub/open"
+echo secret >"$B3/secret"
+echo inner >"$B3/closed/inner"
+chown -R "$NOBODY_UID:$NOBODY_GID" "$B3" "$T3" "$TN" "$WORK/store3"
+chown 0:0 "$B3/secret" "$B3/closed"
+chmod 600 "$B3/secret"
+chmod 700 "$B3/closed"
+cat >"$WORK/swafs-ruid" <<EOF2
+#!/bin/sh
+exec /usr/bin/python3 -c 'import os, sys
+os.setresgid($NOBODY_GID, 0, 0)
+os.setresuid($NOBODY_UID, 0, 0)
+os.execv(sys.argv[1], sys.argv[1:])' "$SWAFS" "\$@"
+EOF2
+chmod 755 "$WORK/swafs-ruid"
+SWAFS=$WORK/swafs-ruid swafs_mount "$B3" "$M3" "allow_other,store=$WORK/store3"
+rc=0
+TMPDIR=$TN setpriv --reuid="$NOBODY_UID" --regid="$NOBODY_GID" --clear-groups \
+	"$SWACTL" save "$M3" --name n1 --to "$T3" >/dev/null 2>"$WORK/n1.err" || rc=$?
+[ "$rc" -eq 4 ] || fail "save with unreadable objects: exit $rc, want 4: $(cat "$WORK/n1.err")"
+grep -q "skipped 'secret': Permission denied" "$WORK/n1.err" &&
+	grep -q "skipped 'closed': Permission denied" "$WORK/n1.err" ||
+	fail "save did not name each skipped object: $(cat "$WORK/n1.err")"
+out=$("$SWACTL" verify "$T3/n1.0.pax.zst" --manifest "$T3/n1.manifest" 2>&1) ||
+	fail "verify of a save with skipped objects failed: $out"
+tar -tf "$T3/n1.0.pax.zst" | grep -qx 'sub/open' || fail "the readable file is not in the archive"
+[ -z "$(find "$TN" -mindepth 1)" ] || fail "the owner's save left $(ls "$TN")"
+swafs_umount "$M3"
 log "ok"
