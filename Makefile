@@ -12,6 +12,9 @@ LDLIBS  += -pthread
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# swactl alone writes and reads archives (save, verify, restore)
+TOOL_PKGS  := libarchive libxxhash
+TOOL_LIBS   = $(shell pkg-config --libs $(TOOL_PKGS) 2>/dev/null)
 
 SNAP_SRCS := $(wildcard snapshot/*.c)
 FS_SRCS   := $(wildcard fs/*.c)
@@ -54,7 +57,9 @@ bin/swafs: $(FS_OBJS) $(SNAP_OBJS)
 bin/swactl: $(TOOL_OBJS) snapshot/ctlmsg.o snapshot/parse.o
 	@mkdir -p bin
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) $(CFLAGS) -o $@ $^ $(TOOL_LIBS) $(LDLIBS)
+
+$(TOOL_OBJS): PKG_CFLAGS += $(shell pkg-config --cflags $(TOOL_PKGS) 2>/dev/null)
 
 %.o: %.c
 	@echo "  CC      $<"
@@ -69,6 +74,9 @@ build/unit-san/%: tests/unit/%.c $(SNAP_SRCS) $(FS_CORE:.o=.c) $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  CCLD    $@"
 	@$(CC) $(CFLAGS) -O1 $(SAN_FLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) -lcriterion $(PKG_LIBS) $(LDLIBS)
+
+# unit tests of swactl modules link those modules too
+build/unit/test_savemf build/unit-san/test_savemf: tools/manifest.c tools/balance.c
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $^; do echo "== $$t"; $$t --jobs 2 || fail=1; done; exit $$fail

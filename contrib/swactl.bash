@@ -17,14 +17,19 @@ _swactl()
 
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W 'checkpoint mount release list status
-			history events sync help --help --version' -- "$cur"))
+			history events sync save verify restore help --help
+			--version' -- "$cur"))
 		return
 	fi
 	case $prev in
 	--retain) COMPREPLY=($(compgen -W 'saved all' -- "$cur")); return ;;
 	--wait | --boundary-wait) COMPREPLY=($(compgen -W 'nomax' -- "$cur")); return ;;
 	--name | --sync | --count | --pre | --post) return ;;
-	--path) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	--path | --to) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	--compress) COMPREPLY=($(compgen -W 'zstd lz4 none' -- "$cur")); return ;;
+	--copies) COMPREPLY=($(compgen -W '1 2' -- "$cur")); return ;;
+	--streams) return ;;
+	--manifest) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	esac
 	case $cmd in
 	checkpoint)
@@ -61,9 +66,29 @@ _swactl()
 		elif [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W '--count --wait --json --help' -- "$cur"))
 		fi ;;
+	save)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W '--name --retain --keep
+				--boundary-wait --wait --path --to --compress
+				--streams --copies --dry-run --help' -- "$cur"))
+		else
+			COMPREPLY=($(compgen -d -- "$cur"))
+		fi ;;
+	verify)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W '--manifest --against --help' -- "$cur"))
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi ;;
+	restore)
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W '--to --dry-run --help' -- "$cur"))
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi ;;
 	help)
 		COMPREPLY=($(compgen -W 'checkpoint mount release list status
-			history events sync' -- "$cur")) ;;
+			history events sync save verify restore' -- "$cur")) ;;
 	esac
 }
 complete -F _swactl swactl

@@ -52,7 +52,7 @@ THROTTLE_STORE=${BENCH_THROTTLE_STORE:-8M,32M}
 
 WORKLOADS="seq_write seq_read rand_write rand_read create stat tar"
 WORKLOADS="$WORKLOADS ckpt_pause ckpt_write view_tar view_dd store_peak btrfs"
-WORKLOADS="$WORKLOADS ckpt_load throttle view_seek"
+WORKLOADS="$WORKLOADS ckpt_load throttle view_seek save"
 # shellcheck disable=SC2116,SC2086  # squeeze white space
 ONLY=" $(echo ${BENCH_ONLY:-$WORKLOADS}) "
 
@@ -531,6 +531,39 @@ view_vs_live() {
 
 bench_view_tar() { view_vs_live tar "tar of the tree" 0.95; }
 bench_view_dd() { view_vs_live dd "dd of the $SIZE file" 0.9; }
+
+# save_time ARGS...: seconds of one cold `swactl save MNT --name ARGS...`
+# (checkpoint, private view, the save, unmount, release); its output
+# goes to $WORK/saveout, emptied first
+save_time() {
+	local t0 t1
+	rm -rf "$WORK/saveout"
+	mkdir -p "$WORK/saveout"
+	cold swafs
+	t0=$(now)
+	"$SWACTL" save "$MNT" --name "$@" >/dev/null || die "swactl save $* failed"
+	t1=$(now)
+	elapsed "$t0" "$t1"
+}
+
+# built-in save (pax written by swactl, uncompressed) vs tar -cf of the same
+# view through `save --`: the big file and the small-file tree, both cold
+bench_save() {
+	local tar one two
+	[ "$MOUNTED" = 1 ] || swafs_mount
+	need_bigfile swafs "$MNT"
+	need_tree swafs "$MNT"
+	tar=$(save_time bt -- tar -cf "$WORK/saveout/x.tar" -C {} .)
+	one=$(save_time b1 --compress none --to "$WORK/saveout")
+	two=$(save_time b2 --compress none --streams 2 --to "$WORK/saveout")
+	rm -rf "$WORK/saveout"
+	row "save vs tar -cf, 1 stream" \
+		"$(awk -v t="$tar" 'BEGIN { printf "%.3f", 1 / t }')" \
+		"$(awk -v t="$one" 'BEGIN { printf "%.3f", 1 / t }')" 1/s tput 1.0
+	row "save vs tar -cf, 2 streams" \
+		"$(awk -v t="$tar" 'BEGIN { printf "%.3f", 1 / t }')" \
+		"$(awk -v t="$two" 'BEGIN { printf "%.3f", 1 / t }')" 1/s tput -
+}
 
 # peak_run RETAIN [READER]: store peak while READER (dd: dd bs=1M, the
 # default; tar: tar's 10 KiB reads) copies the big file out of a view and a

@@ -6,7 +6,7 @@ set -eu
 
 pkgs=(
 	build-essential pkg-config
-	fuse3 libfuse3-dev libxxhash-dev liblz4-dev libcriterion-dev libsystemd-dev
+	fuse3 libfuse3-dev libxxhash-dev liblz4-dev libarchive-dev libcriterion-dev libsystemd-dev
 	attr acl rsync fio python3 sqlite3 tar coreutils util-linux
 	btrfs-progs groff-base man-db systemd
 	clang-14 libclang-rt-14-dev

@@ -1,7 +1,8 @@
 /*
  * swactl - take checkpoints of a swafs live tree, mount their views, list
- * and release them, run sync groups.  One cmd_<verb>() per subcommand;
- * exit codes: 0 done, 1 failed, 2 usage, 3 wait time exceeded, 5-7 sync
+ * and release them, run sync groups, save, verify and restore.  One
+ * cmd_<verb>() (or module) per subcommand; exit codes: 0 done, 1 failed,
+ * 2 usage, 3 wait time exceeded, 4 done with objects skipped, 5-7 sync
  * group errors (tools/sync.h).
  */
 #include <errno.h>
@@ -18,9 +19,12 @@
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
 #include "tools/report.h"
+#include "tools/restore.h"
+#include "tools/save.h"
 #include "tools/swactl.h"
 #include "tools/sync.h"
 #include "tools/take.h"
+#include "tools/verify.h"
 
 #define SWACTL_VERSION "0.1.0"
 
@@ -90,9 +94,39 @@ static const char help_sync[] =
 "                        fails (exit 1) and keeps no checkpoint\n"
 "  sync list [--json]    the active sync groups\n";
 
+static const char help_save[] =
+"  save MNT --name NAME [checkpoint options] -- CMD ARGS...\n"
+"  save MNT --name NAME [checkpoint options] --to DIR... [--compress\n"
+"       zstd|lz4|none] [--streams K] [--copies 2] [--dry-run]\n"
+"      take checkpoint NAME (--retain, --keep, --wait, --boundary-wait,\n"
+"      --path as for checkpoint), mount its view on a private directory,\n"
+"      then either run CMD with each {} replaced by the view's path (and\n"
+"      SWAFS_VIEW set) and exit with its status, or write pax archives\n"
+"      DIR/NAME.S.pax[.zst|.lz4] of the view with a manifest\n"
+"      DIR/NAME.manifest beside them; then unmount and release, also on\n"
+"      failure, ^C or SIGTERM.  --streams K (1-64, default 1): K archives\n"
+"      written in parallel, balanced by bytes; --copies 2: each stream\n"
+"      to two targets at once, a failing copy ends in exit 4 and leaves\n"
+"      the other; --compress (default zstd).  --dry-run takes no\n"
+"      checkpoint: checks the targets and their room, prints the plan\n"
+"      and an estimate.  Exit 4: objects skipped (each named).\n";
+
+static const char help_verify[] =
+"  verify ARCHIVE... (--manifest FILE | --against MNT NAME)\n"
+"      compare an archive set with its manifest, or with checkpoint NAME\n"
+"      of MNT while it lives (taken with --retain all); exit 1 lists\n"
+"      every difference.\n";
+
+static const char help_restore[] =
+"  restore ARCHIVE... --to DIR [PATH...] [--dry-run]\n"
+"      restore all of an archive set, or the PATHs (and what they hold),\n"
+"      under DIR: contents, holes, modes, owners, times, xattrs, ACLs,\n"
+"      hard links.  --dry-run lists what would be restored.\n";
+
 static const char help_footer[] =
 "Names and sync group IDs match [A-Za-z0-9._-]{1,64}.  Exit status:\n"
-"0 done, 1 failed, 2 usage error, 3 wait time exceeded, 5 sync group\n"
+"0 done, 1 failed, 2 usage error, 3 wait time exceeded, 4 done with\n"
+"objects skipped or a copy failed (save, restore), 5 sync group\n"
 "already started, 6 sync group not started, 7 sync group in use (all\n"
 "its jobs have joined).\n"
 "\n"
@@ -112,10 +146,9 @@ int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* s for an error line: control characters shown as '?' (one line only). */
-static const char *printable(const char *s)
+const char *printable(const char *s)
 {
-	static char buf[128];
+	static _Thread_local char buf[128];	/* save's streams print too */
 	size_t k;
 
 	for (k = 0; s[k] && k < sizeof(buf) - 1; k++)
@@ -195,38 +228,78 @@ static int run_hook(const char *cmd, char *why, size_t size)
 	return WEXITSTATUS(st);
 }
 
+static char take_wait[32] = "120000", take_boundary[32] = "off";
+
+static void take_defaults(struct take_req *r)
+{
+	if (!r->wait) {
+		r->retain = "saved";
+		r->wait = take_wait;
+		r->boundary = take_boundary;
+	}
+}
+
+int take_option(int c, char *arg, struct take_req *r)
+{
+	take_defaults(r);
+	if (c == 'n')
+		r->name = arg;
+	else if (c == 'r')
+		r->retain = arg;
+	else if (c == 'k')
+		r->keep = 1;
+	else if (c == 'p' && r->npaths == TAKE_SCOPE_MAX)
+		return usage_error("at most %d --path", TAKE_SCOPE_MAX);
+	else if (c == 'p')
+		r->paths[r->npaths++] = arg;
+	else if (c == 'w' && parse_wait(arg, take_wait, sizeof(take_wait)))
+		return usage_error("invalid --wait '%s': want seconds "
+				   "or 'nomax'", printable(arg));
+	else if (c == 't' && parse_wait(arg, take_boundary,
+					sizeof(take_boundary)))
+		return usage_error("invalid --boundary-wait '%s': want "
+				   "seconds or 'nomax'", printable(arg));
+	else if (c != 'n' && c != 'r' && c != 'k' && c != 'p' && c != 'w' &&
+		 c != 't')
+		return -1;
+	return 0;
+}
+
+int take_check(const char *verb, struct take_req *r)
+{
+	take_defaults(r);
+	if (!r->name)
+		return usage_error("%s wants --name NAME", verb);
+	if (!parse_name_ok(r->name))
+		return usage_error("invalid checkpoint name '%s': want "
+				   "[A-Za-z0-9._-]{1,64}",
+				   printable(r->name));
+	if (strcmp(r->retain, "saved") && strcmp(r->retain, "all"))
+		return usage_error("invalid --retain '%s': want saved or all",
+				   printable(r->retain));
+	return 0;
+}
+
 /* Parse checkpoint options into r; returns 0 or swactl's usage exit. */
 static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 			    const char **pre, const char **post,
 			    const char **sync)
 {
 	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "retain", required_argument, NULL, 'r' },
-		{ "keep", no_argument, NULL, 'k' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "boundary-wait", required_argument, NULL, 't' },
-		{ "path", required_argument, NULL, 'p' },
+		TAKE_OPTIONS,
 		{ "pre", required_argument, NULL, 'b' },
 		{ "post", required_argument, NULL, 'a' },
 		{ "sync", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static char wait[32] = "120000", boundary[32] = "off";
-	int c;
+	int c, rc;
 
-	r->retain = "saved";
-	r->wait = wait;
-	r->boundary = boundary;
 	opterr = 0;	/* one line per error: ours; ':' tells a missing value */
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c == 'n')
-			r->name = optarg;
-		else if (c == 'r')
-			r->retain = optarg;
-		else if (c == 'k')
-			r->keep = 1;
-		else if (c == 'b')
+		if ((rc = take_option(c, optarg, r)) >= 0) {
+			if (rc)
+				return rc;
+		} else if (c == 'b')
 			*pre = optarg;
 		else if (c == 'a')
 			*post = optarg;
@@ -236,18 +309,6 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 					   printable(optarg));
 		else if (c == 's')
 			*sync = optarg;
-		else if (c == 'p' && r->npaths == TAKE_SCOPE_MAX)
-			return usage_error("at most %d --path", TAKE_SCOPE_MAX);
-		else if (c == 'p')
-			r->paths[r->npaths++] = optarg;
-		else if (c == 'w' && parse_wait(optarg, wait, sizeof(wait)))
-			return usage_error("invalid --wait '%s': want seconds "
-					   "or 'nomax'", printable(optarg));
-		else if (c == 't' && parse_wait(optarg, boundary,
-						sizeof(boundary)))
-			return usage_error("invalid --boundary-wait '%s': want "
-					   "seconds or 'nomax'",
-					   printable(optarg));
 		else if (c == ':')
 			return usage_error("option '%s' wants a value",
 					   printable(argv[optind - 1]));
@@ -257,16 +318,7 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 	}
 	if (optind >= argc)
 		return usage_error("checkpoint wants at least one mount point");
-	if (!r->name)
-		return usage_error("checkpoint wants --name NAME");
-	if (!parse_name_ok(r->name))
-		return usage_error("invalid checkpoint name '%s': want "
-				   "[A-Za-z0-9._-]{1,64}",
-				   printable(r->name));
-	if (strcmp(r->retain, "saved") && strcmp(r->retain, "all"))
-		return usage_error("invalid --retain '%s': want saved or all",
-				   printable(r->retain));
-	return 0;
+	return take_check("checkpoint", r);
 }
 
 struct pre_hook {
@@ -522,6 +574,9 @@ static const struct command {
 	{ "status", report_status, help_status },
 	{ "history", report_history, help_history },
 	{ "sync", cmd_sync, help_sync },
+	{ "save", save_main, help_save },
+	{ "verify", verify_main, help_verify },
+	{ "restore", restore_main, help_restore },
 };
 
 static const struct command *command_named(const char *name)
@@ -562,7 +617,7 @@ static int cmd_help(int argc, char **argv)
 	if (argc > 2 || (argc == 2 && !c))
 		return usage_error("help wants no argument or one of checkpoint, "
 				   "mount, release, list, events, status, "
-				   "history, sync");
+				   "history, sync, save, verify, restore");
 	return help(c);
 }
 
