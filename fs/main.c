@@ -34,6 +34,10 @@
 #define SWAFS_VERSION "0.1.0"
 #define FD_CACHE_MAX 1000000
 #define TIMEOUT_MAX 86400.0
+#define CTL_CONNS_DEFAULT 512
+#define CTL_CONNS_MAX 4096
+#define CTL_FOLLOW_DEFAULT 16
+#define CTL_DEADLINE_DEFAULT 10.0
 
 struct main_opts {
 	char *backing;		/* first non-option argument */
@@ -49,6 +53,9 @@ struct main_opts {
 	char *keep_days;	/* -o keep_days=N */
 	char *boundary_report;	/* -o boundary_report=SECS */
 	char *throttle_max;	/* -o throttle_max=SECS */
+	char *ctl_conns;	/* -o ctl_conns=N */
+	char *ctl_follow;	/* -o ctl_follow=N */
+	char *ctl_deadline;	/* -o ctl_deadline=SECS */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -72,6 +79,9 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("keep_days=%s", keep_days),
 	MAIN_OPT("boundary_report=%s", boundary_report),
 	MAIN_OPT("throttle_max=%s", throttle_max),
+	MAIN_OPT("ctl_conns=%s", ctl_conns),
+	MAIN_OPT("ctl_follow=%s", ctl_follow),
+	MAIN_OPT("ctl_deadline=%s", ctl_deadline),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -132,6 +142,14 @@ static void usage(FILE *f)
 "  -o boundary_report=SECS  while a checkpoint waits for open\n"
 "                         transactions (swactl checkpoint --boundary-wait),\n"
 "                         name the holders this often (default 30)\n"
+"  -o ctl_conns=N         control connections open at once from users\n"
+"                         other than root and the owner (default 512; an\n"
+"                         eighth of it per uid; root and the owner have\n"
+"                         64 more)\n"
+"  -o ctl_follow=N        their swactl events --follow at once (default\n"
+"                         16; a quarter of it per uid)\n"
+"  -o ctl_deadline=SECS   time a client has to send its whole request\n"
+"                         (default 10)\n"
 "\n"
 "Checkpoints and views are driven with swactl(1): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
@@ -265,6 +283,7 @@ struct main_vals {
 	unsigned keep_days;
 	unsigned stale;		/* stale stores removed at mount */
 	double throttle_max;
+	struct ctl_limits ctl;
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -296,6 +315,27 @@ static int parse_sizes(const struct main_opts *o, struct main_vals *v)
 		return fail("invalid option 'keep_days=%s': want a number of "
 			    "days from 0 to %d", o->keep_days,
 			    HIST_KEEP_DAYS_MAX);
+	return 0;
+}
+
+static int parse_ctl(const struct main_opts *o, struct ctl_limits *l)
+{
+	uint64_t conns = CTL_CONNS_DEFAULT, follow = CTL_FOLLOW_DEFAULT;
+	double secs = CTL_DEADLINE_DEFAULT;
+
+	if (o->ctl_conns && parse_u64(o->ctl_conns, 1, CTL_CONNS_MAX, &conns))
+		return fail("invalid option 'ctl_conns=%s': want a number from "
+			    "1 to %d", o->ctl_conns, CTL_CONNS_MAX);
+	if (o->ctl_follow && parse_u64(o->ctl_follow, 0, CTL_CONNS_MAX, &follow))
+		return fail("invalid option 'ctl_follow=%s': want a number from "
+			    "0 to %d", o->ctl_follow, CTL_CONNS_MAX);
+	if (o->ctl_deadline &&
+	    (parse_secs(o->ctl_deadline, 3600, &secs) || secs < 0.1))
+		return fail("invalid option 'ctl_deadline=%s': want seconds "
+			    "from 0.1 to 3600", o->ctl_deadline);
+	*l = (struct ctl_limits){ .conns = (unsigned)conns,
+				  .follow = (unsigned)follow,
+				  .deadline_ns = (int64_t)(secs * 1e9) };
 	return 0;
 }
 
@@ -343,7 +383,7 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	    parse_secs(o->throttle_max, TIMEOUT_MAX, &v->throttle_max))
 		return fail("invalid option 'throttle_max=%s': %s",
 			    o->throttle_max, "want seconds from 0 to 86400");
-	return parse_sizes(o, v);
+	return parse_ctl(o, &v->ctl) < 0 ? -1 : parse_sizes(o, v);
 }
 
 /*
@@ -541,7 +581,27 @@ static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
 }
 
 /*
- * Mount, daemonize, then start what runs threads or names files after our
+ * The control socket of the mount at mnt, made before daemonizing: a
+ * mount whose socket cannot be made must not report success.
+ */
+static int open_ctl(struct fs_ctx *ctx, const char *mnt,
+		    const struct ctl_limits *lim, struct ctl **ctl)
+{
+	char why[512];
+	dev_t dev = 0;
+	int rc = mount_dev(mnt, &dev);
+
+	if (rc < 0)
+		snprintf(why, sizeof(why), "%s", strerror(-rc));
+	else
+		rc = ctl_open(ctx, dev, lim, ctl, why, sizeof(why));
+	if (rc < 0)
+		fail("cannot make the control socket for '%s': %s", mnt, why);
+	return rc;
+}
+
+/*
+ * Mount, make the control socket, daemonize, then start what runs threads or names files after our
  * pid (the store): neither would survive fuse_daemonize()'s fork.
  */
 static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
@@ -550,7 +610,6 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 {
 	struct fuse_session *se;
 	struct ctl *ctl = NULL;
-	dev_t dev = 0;
 	int rc = 1;
 
 	se = fuse_session_new(args, live_ops(), sizeof(*live_ops()), ctx);
@@ -561,12 +620,12 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		goto out_destroy;
 	if (fuse_session_mount(se, co->mountpoint) != 0)
 		goto out_signals;
+	if (open_ctl(ctx, mnt, &v->ctl, &ctl) < 0)
+		goto out_unmount;
 	fuse_daemonize(co->foreground);
 	if (setup_engine(o, v, backing, ctx) < 0)
 		goto out_unmount;
-	rc = mount_dev(mnt, &dev);
-	if (rc == 0)
-		rc = ctl_start(ctx, dev, &ctl);
+	rc = ctl_run(ctl);
 	if (rc < 0) {
 		fail("cannot start the control socket for '%s': %s", mnt,
 		     strerror(-rc));
@@ -574,8 +633,8 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		goto out_unmount;
 	}
 	rc = run_loop(se, co);
-	ctl_stop(ctl);
 out_unmount:
+	ctl_stop(ctl);
 	/* parked lock requests are answered while the session exists */
 	locks_free(ctx->locks);
 	ctx->locks = NULL;
@@ -593,7 +652,8 @@ static void free_opts(struct main_opts *o)
 			  &o->block_size, &o->store, &o->store_mem,
 			  &o->store_max, &o->events, &o->on_full,
 			  &o->keep_days, &o->boundary_report,
-			  &o->throttle_max };
+			  &o->throttle_max, &o->ctl_conns, &o->ctl_follow,
+			  &o->ctl_deadline };
 
 	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
 		free(*strs[k]);
