@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,23 +19,27 @@
 
 struct uid_use {
 	uid_t uid;
+	bool priv;
 	unsigned n[CTLCONN_USES];
 };
 
 /*
  * Invariants (under lock):
- *  1. total[u] is the sum of users[k].n[u] over k < nusers.
+ *  1. total[u] is the sum of users[k].n[u] over k < nusers; others[u]
+ *     the same over the uids admitted without priv.
  *  2. every entry of users holds at least one use (one whose counts all
  *     reach zero is removed), so the table never outgrows the uses.
  *  3. a use admitted for a uid other than root and the owner never made
- *     total[u] exceed caps.total[u] nor its n[u] exceed caps.per_uid[u];
+ *     others[u] exceed caps.total[u] nor its n[u] exceed caps.per_uid[u];
  *     one of root or the owner never made total[u] exceed
- *     caps.total[u] + caps.reserve[u].
+ *     caps.total[u] + caps.reserve[u]: whatever the others hold, root
+ *     and the owner keep reserve[u] for themselves.
  */
 struct ctlconn_table {
 	pthread_mutex_t lock;
 	struct ctlconn_caps caps;
 	unsigned total[CTLCONN_USES];
+	unsigned others[CTLCONN_USES];
 	struct uid_use *users;
 	size_t nusers, cap;
 };
@@ -86,7 +91,7 @@ static struct uid_use *find(struct ctlconn_table *t, uid_t uid)
 }
 
 /* The entry of uid, made if missing; NULL when out of memory. */
-static struct uid_use *get(struct ctlconn_table *t, uid_t uid)
+static struct uid_use *get(struct ctlconn_table *t, uid_t uid, bool priv)
 {
 	struct uid_use *e = find(t, uid);
 
@@ -102,7 +107,7 @@ static struct uid_use *get(struct ctlconn_table *t, uid_t uid)
 		t->cap = cap;
 	}
 	e = &t->users[t->nusers++];
-	*e = (struct uid_use){ .uid = uid };
+	*e = (struct uid_use){ .uid = uid, .priv = priv };
 	return e;
 }
 
@@ -123,15 +128,17 @@ int ctlconn_admit(struct ctlconn_table *t, uid_t uid, bool priv,
 	int rc = 0;
 
 	pthread_mutex_lock(&t->lock);
-	e = get(t, uid);
+	e = get(t, uid, priv);
 	if (!e)
 		rc = -ENOMEM;
-	else if (priv ? t->total[u] >= c->total[u] + c->reserve[u]
-		      : t->total[u] >= c->total[u] || e->n[u] >= c->per_uid[u])
+	else if (e->priv ? t->total[u] >= c->total[u] + c->reserve[u]
+			 : t->others[u] >= c->total[u] ||
+			   e->n[u] >= c->per_uid[u])
 		rc = -EBUSY;
 	if (rc == 0) {
 		e->n[u]++;
 		t->total[u]++;
+		t->others[u] += !e->priv;
 	} else if (e) {
 		prune(t, e);
 	}
@@ -148,6 +155,7 @@ void ctlconn_release(struct ctlconn_table *t, uid_t uid, enum ctlconn_use u)
 	if (e && e->n[u]) {
 		e->n[u]--;
 		t->total[u]--;
+		t->others[u] -= !e->priv;
 		prune(t, e);
 	}
 	pthread_mutex_unlock(&t->lock);

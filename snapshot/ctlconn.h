@@ -25,8 +25,9 @@ enum ctlconn_use {
 
 /*
  * Users other than root and the owner together hold at most total[u] of
- * a use, each uid at most per_uid[u]; root and the owner may go reserve[u]
- * beyond total[u], so others filling their share never locks them out.
+ * a use, each uid at most per_uid[u]; root and the owner are admitted
+ * while all uses together stay below total[u] + reserve[u], so others
+ * filling their share never lock them out.
  */
 struct ctlconn_caps {
 	unsigned total[CTLCONN_USES];
