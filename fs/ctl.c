@@ -108,11 +108,6 @@ static int say(int fd, const char *fmt, ...)
 	return send(fd, buf, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
 }
 
-static bool may_change(const struct conn *c)
-{
-	return c->uid == 0 || c->uid == c->ctx->owner;
-}
-
 /*
  * Read one line and nothing after it (a client may send "commit" right
  * after "hold"); returns its length or -1.
@@ -489,7 +484,7 @@ static void cmd_list(struct conn *c)
 	if (n > CTL_LIST_MAX)
 		n = CTL_LIST_MAX;
 	say(c->fd, "ok count=%zu\n", n);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n && c->priv; k++) {
 		struct ckpt_info *i = &infos[k];
 
 		say(c->fd, "name=%s t=%ld pause_us=%lu valid=%d views=%u "
@@ -649,7 +644,7 @@ static void cmd_status(struct conn *c, int argc, char **argv)
 		say(c->fd, "err 1 no checkpoint '%s'\n", name);
 	else
 		say(c->fd, "ok count=%zu\n", n);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n && c->priv; k++) {
 		if (st[k].phase == CKPT_PHASE_NONE)
 			say_status(c, &st[k]);
 		else
@@ -695,11 +690,12 @@ static void cmd_history(struct conn *c, int argc)
 		hist_read(c->ctx->hist, time(NULL), say_hist, c);
 }
 
+/* Others than root and the owner see only when and what happened. */
 static void cmd_events(struct conn *c, int argc, char **argv)
 {
 	uint64_t after = 0, follow = 0, last;
 	char *buf;
-	size_t n;
+	size_t n, out;
 
 	if (argc != 3 || parse_u64(argv[1], 0, UINT64_MAX, &after) ||
 	    parse_u64(argv[2], 0, 1, &follow))
@@ -710,7 +706,9 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 	if (say(c->fd, "ok\n") == 0) {
 		do {
 			n = events_read(c->ctx->events, after, buf, 65536, &last);
-			if (n && send(c->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+			out = c->priv ? n : ctlconn_redact_events(buf, n);
+			if (out && send(c->fd, buf, out, MSG_NOSIGNAL) !=
+				   (ssize_t)out)
 				break;
 			after = last;
 			if (!n && follow) {
@@ -751,17 +749,25 @@ static void cmd_note(struct conn *c, int argc, char **argv)
 	say(c->fd, "ok\n");
 }
 
+/*
+ * Who may ask what: only root and the owner change checkpoints; the
+ * others learn how many checkpoints there are (list, status) but not
+ * their names, sizes or the paths and activity the events and the
+ * history tell.
+ */
 static void dispatch(struct conn *c, int argc, char **argv)
 {
-	bool change = !strcmp(argv[0], "checkpoint") ||
-		      !strcmp(argv[0], "prepare") ||
-		      !strcmp(argv[0], "mount") ||
-		      !strcmp(argv[0], "release") || !strcmp(argv[0], "note");
+	struct ctlconn_kind kind;
 
-	if (change && !may_change(c))
+	ctlconn_classify(argc, argv, &kind);
+	if (kind.change && !c->priv)
 		return (void)say(c->fd, "err 1 permission denied: only root "
 				 "and the user who mounted may change "
 				 "checkpoints\n");
+	if (kind.private && !c->priv)
+		return (void)say(c->fd, "err 1 permission denied: only root "
+				 "and the user who mounted may read the %s of "
+				 "this mount\n", argv[0]);
 	if (!strcmp(argv[0], "checkpoint"))
 		cmd_checkpoint(c, argc, argv);
 	else if (!strcmp(argv[0], "prepare"))

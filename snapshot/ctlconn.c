@@ -202,7 +202,45 @@ void ctlconn_classify(int argc, char *const argv[], struct ctlconn_kind *out)
 	for (size_t k = 0; k < sizeof(changes) / sizeof(changes[0]); k++)
 		if (!strcmp(argv[0], changes[k]))
 			out->change = true;
+	out->private = !strcmp(argv[0], "history");
 	/* "events AFTER 1" follows: it holds its worker until the client goes */
 	if (argc == 3 && !strcmp(argv[0], "events") && !strcmp(argv[2], "1"))
 		out->use = CTLCONN_FOLLOW;
+}
+
+/* The length of line's {"time":"...","event":"KIND" prefix, or 0. */
+static size_t event_prefix(const char *line, size_t n)
+{
+	static const char key[] = "\",\"event\":\"";
+	static const char start[] = "{\"time\":\"";
+	const char *k, *end;
+
+	if (n < sizeof(start) - 1 || memcmp(line, start, sizeof(start) - 1))
+		return 0;
+	k = memmem(line, n, key, sizeof(key) - 1);
+	if (!k)
+		return 0;
+	k += sizeof(key) - 1;
+	end = memchr(k, '"', n - (size_t)(k - line));
+	return end ? (size_t)(end - line) + 1 : 0;
+}
+
+size_t ctlconn_redact_events(char *buf, size_t n)
+{
+	size_t in = 0, out = 0;
+
+	while (in < n) {
+		char *nl = memchr(buf + in, '\n', n - in);
+		size_t len = nl ? (size_t)(nl - (buf + in)) : n - in;
+		size_t keep = nl ? event_prefix(buf + in, len) : 0;
+
+		if (keep) {
+			memmove(buf + out, buf + in, keep);
+			out += keep;
+			buf[out++] = '}';
+			buf[out++] = '\n';
+		}
+		in += len + 1;
+	}
+	return out;
 }

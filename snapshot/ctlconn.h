@@ -69,8 +69,17 @@ size_t ctlconn_take(const char *peeked, size_t n);
 /* What a parsed request needs before a worker may serve it. */
 struct ctlconn_kind {
 	bool change;		/* only root and the owner may ask it */
+	bool private;		/* only they get an answer (history) */
 	enum ctlconn_use use;	/* CTLCONN_WORK or CTLCONN_FOLLOW */
 };
 void ctlconn_classify(int argc, char *const argv[], struct ctlconn_kind *out);
+
+/*
+ * Events lines (snapshot/events.h) as users other than root and the owner
+ * see them: each of the n bytes' complete lines cut to its time and
+ * event kind, {"time":"...","event":"KIND"}; no names, paths or sizes.
+ * In place; returns the new length.  A line not of that form is dropped.
+ */
+size_t ctlconn_redact_events(char *buf, size_t n);
 
 #endif

@@ -10,6 +10,7 @@
                                counts of their first answers, hold them
                                until stdin closes
   hostile.py forge SOCK        answer every request on SOCK with "ok"
+  hostile.py ask SOCK LINE     send one request line, print the whole answer
 """
 import os
 import resource
@@ -101,5 +102,9 @@ if __name__ == "__main__":
         drip(path, float(sys.argv[3]))
     elif cmd == "follow":
         follow(path, int(sys.argv[3]))
+    elif cmd == "ask":
+        s = connect(path)
+        s.sendall(sys.argv[3].encode() + b"\n")
+        sys.stdout.write(s.makefile().read())
     else:
         forge(path)

@@ -11,7 +11,9 @@
 #     and root's swactl checkpoint answers within 1 s;
 #  4. a client sending a byte every 2 s is cut at the request deadline (10 s);
 #  5. at the descriptor limit accept() does not spin (the daemon's CPU time);
-#  6. events --follow connections are capped per uid, root still follows.
+#  6. events --follow connections are capped per uid, root still follows;
+#  7. read commands: other users learn how many checkpoints there are and
+#     which events happened, never names, paths or sizes; no history.
 #
 # The user's daemon runs as that uid with CAP_SYS_ADMIN and CAP_DAC_OVERRIDE
 # (ambient): /dev/fuse is 0600 here, so it could not mount otherwise.
@@ -118,7 +120,7 @@ mv "$XDG/swafs.away" "$XDG/swafs"
 swafs_umount "$UM"
 
 # ---- 3. 10,000 idle connections against root's mount ---------------------------
-swafs_mount "$B" "$M" "allow_other,store=$S"
+swafs_mount "$B" "$M" "allow_other,store=$S,events=$WORK/events"
 DPID=$SWAFS_PID
 SOCK=/run/swafs/$(stat -c '%Hd:%Ld' "$M").sock
 echo data >"$M/f"
@@ -185,5 +187,26 @@ assert_eq "follows of uid $NOBODY_UID (ok busy)" "4 2" "$(cat "$WORK/fol.nobody"
 assert_eq "follows of $U2 (ok busy)" "4 0" "$(cat "$WORK/fol.u2")"
 assert_eq "follows of root (ok busy)" "10 0" "$(cat "$WORK/fol.root")"
 exec 7>&- 8>&- 9>&-
+
+# ---- 7. what read commands show to other users ------------------------------------
+ask() { "$SYSPY" "$HOSTILE" ask "$SOCK" "$1"; }
+for who in as_nobody as_u2; do
+	assert_eq "raw list as $who" "ok count=2" "$($who "$SYSPY" "$HOSTILE" ask "$SOCK" list)"
+	assert_eq "raw status as $who" "ok count=2" "$($who "$SYSPY" "$HOSTILE" ask "$SOCK" status)"
+	out=$($who "$SWACTL" list "$M" --json) || fail "list --json as $who"
+	assert_eq "list --json as $who" "[]" "$(printf '%s' "$out" | tr -d ' \n')"
+	out=$($who "$SWACTL" status "$M" 2>&1) || true
+	[[ $out != *under-flood* ]] || fail "status as $who names a checkpoint: $out"
+	$who "$SWACTL" events "$M" >"$WORK/ev.$who" || fail "events as $who"
+	grep -q '"event":"reached"}$' "$WORK/ev.$who" || fail "events as $who: $(head -3 "$WORK/ev.$who")"
+	grep -vq '^{"time":"[^"]*","event":"[a-z-]*"}$' "$WORK/ev.$who" &&
+		fail "events as $who show more than time and kind: $(grep -v '^{"time":"[^"]*","event":"[a-z-]*"}$' "$WORK/ev.$who" | head -3)"
+	rc=0
+	$who "$SWACTL" history "$M" >"$WORK/out" 2>"$WORK/err" || rc=$?
+	[ "$rc" -eq 1 ] && [ ! -s "$WORK/out" ] && grep -q "permission denied" "$WORK/err" ||
+		fail "history as $who: exit $rc: $(cat "$WORK/out" "$WORK/err")"
+done
+ask list | grep -q "^name=under-flood " || fail "root does not see the checkpoint names: $(ask list)"
+"$SWACTL" events "$M" | grep -q '"name":"under-flood"' || fail "root's events lack the names"
 swafs_umount "$M"
 log ok
