@@ -163,6 +163,7 @@ struct take_args {
 	int64_t wait_ns;	/* < 0: no limit */
 	bool boundary;		/* wait for open transactions first */
 	int64_t boundary_ns;	/* < 0: no limit */
+	int64_t others_ns;	/* < 0: other users' holders delay it all along */
 	const char *const *paths;
 	size_t npaths;
 };
@@ -183,20 +184,37 @@ static int parse_ms(const char *s, int64_t *ns)
 }
 
 /*
- * VERB NAME saved|all KEEP WAIT_MS|nomax off|nomax|BOUNDARY_MS [PATH...];
- * says why if not.
+ * The boundary argument: off, or nomax|BOUNDARY_MS, optionally followed by
+ * ":OTHERS_MS" (how long other users' holders may delay it).
+ */
+static int parse_boundary(char *arg, struct take_args *t)
+{
+	char *others = strchr(arg, ':');
+
+	t->boundary = strcmp(arg, "off");
+	t->others_ns = -1;
+	if (others)
+		*others++ = '\0';
+	if (!t->boundary)
+		return others ? -1 : 0;
+	return parse_ms(arg, &t->boundary_ns) ||
+	       (others && (parse_ms(others, &t->others_ns) ||
+			   t->others_ns < 0)) ? -1 : 0;
+}
+
+/*
+ * VERB NAME saved|all KEEP WAIT_MS|nomax BOUNDARY [PATH...] (BOUNDARY:
+ * parse_boundary); says why if not.
  */
 static int parse_take(struct conn *c, int argc, char **argv,
 		      struct take_args *t)
 {
 	uint64_t keep;
 
-	t->boundary = argc > 5 && strcmp(argv[5], "off");
 	if (argc < 6 || argc > 6 + CKPT_SCOPE_MAX || !parse_name_ok(argv[1]) ||
 	    (strcmp(argv[2], "saved") && strcmp(argv[2], "all")) ||
 	    parse_u64(argv[3], 0, 1, &keep) ||
-	    parse_ms(argv[4], &t->wait_ns) ||
-	    (t->boundary && parse_ms(argv[5], &t->boundary_ns))) {
+	    parse_ms(argv[4], &t->wait_ns) || parse_boundary(argv[5], t)) {
 		say(c->fd, "err 2 malformed %s request\n", argv[0]);
 		return -1;
 	}
@@ -225,11 +243,11 @@ static bool ctl_stopping(const struct conn *c)
 /* A boundary wait on a connection: progress lines, the holders at the end. */
 struct bwait {
 	struct conn *c;
-	char why[768];		/* "N transaction(s) ...: pid P (COMM), ..." */
+	char why[768];		/* "N transaction(s) ...: pid P (uid U), ..." */
 	struct txn_wait w;
 };
 
-/* holders as "PID:COMM,..." (COMM quoted) or, human, "pid P (COMM), ..." */
+/* holders as "PID:UID,..." or, human, "pid P (uid U), ..." */
 static void holder_list(const struct txn_report *r, bool human, char *buf,
 			size_t size)
 {
@@ -237,20 +255,12 @@ static void holder_list(const struct txn_report *r, bool human, char *buf,
 
 	buf[0] = '\0';
 	for (size_t k = 0; k < r->n && o < size; k++) {
-		char comm[TXN_COMM_MAX * 3 + 1];
 		const struct txn_holder *h = &r->holders[k];
 
-		if (human) {
-			snprintf(comm, sizeof(comm), "%s", h->comm);
-			for (char *p = comm; *p; p++)
-				if ((unsigned char)*p < 0x20 || *p == 0x7f)
-					*p = '?';
-		} else if (ctlmsg_quote(h->comm, comm, sizeof(comm)) < 0) {
-			snprintf(comm, sizeof(comm), "?");
-		}
-		o += (size_t)snprintf(buf + o, size - o, human ? "%spid %d (%s)"
-				      : "%s%d:%s", k ? (human ? ", " : ",") : "",
-				      (int)h->pid, comm);
+		o += (size_t)snprintf(buf + o, size - o, human ?
+				      "%spid %d (uid %u)" : "%s%d:%u",
+				      k ? (human ? ", " : ",") : "",
+				      (int)h->pid, (unsigned)h->uid);
 	}
 	if (human && r->count > r->n && o < size)
 		snprintf(buf + o, size - o, " and %zu more", r->count - r->n);
@@ -318,7 +328,10 @@ static int bound(struct conn *c, const struct take_args *t,
 	b.w = (struct txn_wait){ .timeout_ns = t->boundary_ns,
 				 .report_ns = c->ctx->boundary_report_ns,
 				 .report = bwait_report,
-				 .cancelled = bwait_cancelled, .arg = &b };
+				 .cancelled = bwait_cancelled, .arg = &b,
+				 .bound_others = t->others_ns >= 0,
+				 .others_ns = t->others_ns,
+				 .owner = c->ctx->owner };
 	rc = ckpt_bound(c->ctx->ckpts, t->name, t->flags, t->paths, t->npaths,
 			t->boundary ? &b.w : NULL, p);
 	if (rc < 0)

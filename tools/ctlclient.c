@@ -248,15 +248,11 @@ void ctl_print_holders(FILE *out, char *list, unsigned long count)
 	unsigned long k = 0;
 
 	for (h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-		char *comm = strchr(h, ':');
+		unsigned pid, uid;
 
-		if (!comm || ctlmsg_unquote(comm + 1) < 0)
+		if (sscanf(h, "%u:%u", &pid, &uid) != 2)
 			continue;
-		*comm = '\0';
-		for (char *p = comm + 1; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
-		fprintf(out, "%s pid %s (%s)", k++ ? "," : ":", h, comm + 1);
+		fprintf(out, "%s pid %u (uid %u)", k++ ? "," : ":", pid, uid);
 	}
 	if (count > k)
 		fprintf(out, "%s%lu more", k ? " and " : ": ", count - k);

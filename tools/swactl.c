@@ -28,7 +28,8 @@ static const char usage_text[] =
 "usage: swactl COMMAND [ARGS]\n"
 "\n"
 "  checkpoint MNT... --name NAME [--retain saved|all] [--keep]\n"
-"             [--boundary-wait SECS] [--wait SECS] [--path SUBDIR]...\n"
+"             [--boundary-wait SECS] [--others-wait SECS] [--wait SECS]\n"
+"             [--path SUBDIR]...\n"
 "             [--pre CMD] [--post CMD]\n"
 "             [--sync ID]\n"
 "      take checkpoint NAME of the live tree at MNT; returns once the\n"
@@ -48,6 +49,9 @@ static const char usage_text[] =
 "        lock requests wait meanwhile; the holders are named on stderr\n"
 "        every 30 s (the daemon's boundary_report).  Exceeding it exits 3\n"
 "        and changes nothing; the waiting lock requests go on.\n"
+"      --others-wait SECS: with --boundary-wait, holders of users other\n"
+"        than root and the mount's owner delay the checkpoint at most\n"
+"        SECS; after that it waits only for root's and the owner's.\n"
 "      --wait SECS: bound the drain of in-flight calls (default 120,\n"
 "        'nomax' for none); exceeding it exits 3 and changes nothing.\n"
 "      --sync ID: a job of sync group ID: wait until all its jobs have\n"
@@ -193,13 +197,14 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 		{ "keep", no_argument, NULL, 'k' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "boundary-wait", required_argument, NULL, 't' },
+		{ "others-wait", required_argument, NULL, 'o' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "pre", required_argument, NULL, 'b' },
 		{ "post", required_argument, NULL, 'a' },
 		{ "sync", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static char wait[32] = "120000", boundary[32] = "off";
+	static char wait[32] = "120000", boundary[32] = "off", others[32];
 	int c;
 
 	r->retain = "saved";
@@ -235,6 +240,13 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 			return usage_error("invalid --boundary-wait '%s': want "
 					   "seconds or 'nomax'",
 					   printable(optarg));
+		else if (c == 'o' && (parse_wait(optarg, others,
+						 sizeof(others)) ||
+				      !strcmp(others, "nomax")))
+			return usage_error("invalid --others-wait '%s': want "
+					   "seconds", printable(optarg));
+		else if (c == 'o')
+			r->others = others;
 		else if (c == '?' && optopt)
 			return usage_error("option '%s' wants a value",
 					   printable(argv[optind - 1]));
@@ -251,6 +263,8 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 	if (strcmp(r->retain, "saved") && strcmp(r->retain, "all"))
 		return usage_error("invalid --retain '%s': want saved or all",
 				   printable(r->retain));
+	if (r->others && !strcmp(r->boundary, "off"))
+		return usage_error("--others-wait wants --boundary-wait");
 	return 0;
 }
 

@@ -13,7 +13,10 @@
 #  5. at the descriptor limit accept() does not spin (the daemon's CPU time);
 #  6. events --follow connections are capped per uid, root still follows;
 #  7. read commands: other users learn how many checkpoints there are and
-#     which events happened, never names, paths or sizes; no history.
+#     which events happened, never names, paths or sizes; no history;
+#  8. a boundary wait names a holder by pid and uid, not by the command
+#     name it chose; --others-wait bounds how long other users' holders
+#     delay root's checkpoint, root's own holders still delay it.
 #
 # The user's daemon runs as that uid with CAP_SYS_ADMIN and CAP_DAC_OVERRIDE
 # (ambient): /dev/fuse is 0600 here, so it could not mount otherwise.
@@ -208,5 +211,38 @@ for who in as_nobody as_u2; do
 done
 ask list | grep -q "^name=under-flood " || fail "root does not see the checkpoint names: $(ask list)"
 "$SWACTL" events "$M" | grep -q '"name":"under-flood"' || fail "root's events lack the names"
+
+# ---- 8. boundary-wait holders: pid and uid; the bound on other users' ----------------
+mkdir "$WORK/h"
+chown "$NOBODY_UID:$NOBODY_GID" "$WORK/h"
+ln -s "$SYSPY" "$WORK/h/sshd"	# the holder's command name: "sshd"
+# setpriv execs: $! is the holder's pid
+setpriv --reuid="$NOBODY_UID" --regid="$NOBODY_GID" --clear-groups \
+	"$WORK/h/sshd" "$IT_DIR/txn_hold.py" hold "$M" "$WORK/h/ready" "$WORK/h/go" \
+	>/dev/null 2>"$WORK/h/err" &
+HPID=$!
+ckpt_helper "$HPID"
+wait_until 10 test -e "$WORK/h/ready" || fail "uid $NOBODY_UID did not get the txn lock: $(cat "$WORK/h/err")"
+rc=0
+swactl checkpoint "$M" --name held --boundary-wait 1 >/dev/null 2>"$WORK/err" || rc=$?
+[ "$rc" -eq 3 ] || fail "boundary wait on uid $NOBODY_UID's holder: exit $rc: $(cat "$WORK/err")"
+grep -q "pid $HPID (uid $NOBODY_UID)" "$WORK/err" && ! grep -q sshd "$WORK/err" ||
+	fail "the holder is not named by pid and uid: $(cat "$WORK/err")"
+t0=$(now_ms)
+swactl checkpoint "$M" --name past-others --boundary-wait 30 --others-wait 1 >/dev/null 2>"$WORK/err" ||
+	fail "--others-wait 1 with uid $NOBODY_UID holding: $(cat "$WORK/err")"
+dt=$(($(now_ms) - t0))
+[ "$dt" -ge 900 ] && [ "$dt" -lt 5000 ] || fail "--others-wait 1 took $dt ms"
+"$PYTHON" "$IT_DIR/txn_hold.py" hold "$M" "$WORK/h/rready" "$WORK/h/rgo" >/dev/null &
+RPID=$!
+ckpt_helper "$RPID"
+wait_until 10 test -e "$WORK/h/rready" || fail "root did not get the txn lock"
+rc=0
+swactl checkpoint "$M" --name roots-holder --boundary-wait 2 --others-wait 0.5 >/dev/null \
+	2>"$WORK/err" || rc=$?
+[ "$rc" -eq 3 ] && grep -q "pid $RPID (uid 0)" "$WORK/err" ||
+	fail "root's holder did not delay the checkpoint past --others-wait: exit $rc: $(cat "$WORK/err")"
+touch "$WORK/h/go" "$WORK/h/rgo"
+wait "$HPID" "$RPID" || fail "the holders failed"
 swafs_umount "$M"
 log ok
