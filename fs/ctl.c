@@ -935,7 +935,7 @@ static void conn_read(struct ctl *ctl, struct conn *c)
  */
 static void accept_emfile(struct ctl *ctl)
 {
-	struct epoll_event ev = { .events = 0 };
+	struct epoll_event ev = { .events = 0, .data.ptr = &ctl->lfd };
 	int fd = -1;
 
 	if (ctl->spare >= 0) {
@@ -1022,11 +1022,13 @@ static int loop_timeout(const struct ctl *ctl, int64_t now)
 
 static void loop_resume(struct ctl *ctl, int64_t now)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ctl->lfd };
 
 	if (!ctl->resume_ns || ctl->resume_ns > now)
 		return;
 	ctl->resume_ns = 0;
+	if (ctl->spare < 0)
+		ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, ctl->lfd, &ev);
 }
 
@@ -1068,8 +1070,9 @@ static void *loop(void *arg)
 /*
  * Open the socket's directory, made with mode when missing, and check
  * through the descriptor (never by path again) that it is a directory of
- * uid with none of the bits forbid: another user who made it first, or
- * put a symlink there, cannot move our socket aside or answer for us.
+ * uid: another user who made it first, or put a symlink there, could move
+ * our socket aside and answer for us.  One of ours with any of the bits
+ * forbid (left by an older swafs, 0755) gets mode, through the descriptor.
  */
 static int open_private(const char *dir, mode_t mode, uid_t uid, mode_t forbid,
 			char *why, size_t size)
@@ -1082,7 +1085,8 @@ static int open_private(const char *dir, mode_t mode, uid_t uid, mode_t forbid,
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		goto fail;
-	if (fstat(fd, &st) == 0 && st.st_uid == uid && !(st.st_mode & forbid))
+	if (fstat(fd, &st) == 0 && st.st_uid == uid &&
+	    (!(st.st_mode & forbid) || fchmod(fd, mode) == 0))
 		return fd;
 	snprintf(why, size, "'%s' is owned by uid %u with mode %04o, not "
 		 "private to uid %u: remove it%s", dir, (unsigned)st.st_uid,
