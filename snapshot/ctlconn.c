@@ -9,10 +9,13 @@
 
 #include "snapshot/ctlconn.h"
 
-/* Room kept for root and the owner beyond the others' totals. */
-#define CTLCONN_RESERVE_CONNS 64
-#define CTLCONN_RESERVE_WORK 8
-#define CTLCONN_RESERVE_FOLLOW 8
+/*
+ * Room kept for root and the owner beyond the others' totals: bounds a
+ * runaway script, never a sync group (64 jobs, each holding a prepare).
+ */
+#define CTLCONN_RESERVE_CONNS 1024
+#define CTLCONN_RESERVE_WORK 256
+#define CTLCONN_RESERVE_FOLLOW 64
 /* Requests of other users served at once, in total and per uid. */
 #define CTLCONN_WORK_OTHERS 8
 #define CTLCONN_WORK_PER_UID 4

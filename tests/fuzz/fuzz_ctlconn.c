@@ -62,7 +62,7 @@ static void check_caps(uid_t uid, int argc, char *argv[])
 	ctlconn_default_caps(16, 8, &caps);
 	if (ctlconn_create(&caps, &t) < 0)
 		return;
-	while (got < 200 && ctlconn_admit(t, uid, priv, kind.use) == 0)
+	while (got < 4000 && ctlconn_admit(t, uid, priv, kind.use) == 0)
 		got++;
 	assert(got == (priv ? caps.total[kind.use] + caps.reserve[kind.use]
 			    : caps.per_uid[kind.use]));
