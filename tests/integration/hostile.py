@@ -4,14 +4,15 @@
                                and how many the daemon closed at once, then
                                hold them until killed
   hostile.py drip SOCK SECS    send "list" and then spaces, a byte every SECS
-                               s, print the seconds until the daemon cut the
-                               connection ("open" after 30 s)
+                               s, print the seconds until the daemon answered
+                               or cut the connection ("open" after 30 s)
   hostile.py follow SOCK N     N "events 0 1" requests: print "OK BUSY"
                                counts of their first answers, hold them
                                until stdin closes
   hostile.py forge SOCK        answer every request on SOCK with "ok"
   hostile.py ask SOCK LINE     send one request line, print the whole answer
 """
+import ctypes
 import os
 import resource
 import select
@@ -21,10 +22,17 @@ import time
 
 
 def connect(path):
+    """Connect, waiting out a full accept queue (EAGAIN) for up to 5 s."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(5)
-    s.connect(path)
-    return s
+    for _ in range(500):
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            time.sleep(0.01)
+    s.close()
+    raise TimeoutError(path)
 
 
 def flood(path, n):
@@ -58,8 +66,8 @@ def drip(path, secs):
         except OSError:
             break
         r, _, _ = select.select([s], [], [], secs)
-        if r and not s.recv(4096):
-            break
+        if r:
+            break   # an answer (why it cuts us) or the end of the connection
         if time.monotonic() - start > 30:
             print("open", flush=True)
             return
@@ -95,6 +103,8 @@ def forge(path):
 
 
 if __name__ == "__main__":
+    # die with the test that started us (PR_SET_PDEATHSIG, SIGKILL)
+    ctypes.CDLL(None).prctl(1, 9)
     cmd, path = sys.argv[1], sys.argv[2]
     if cmd == "flood":
         flood(path, int(sys.argv[3]))
