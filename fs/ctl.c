@@ -83,7 +83,7 @@ struct conn {
 	int fd;
 	uid_t uid;		/* peer */
 	bool priv;		/* root or the owner */
-	enum ctlconn_use use;	/* of the worker serving it */
+	struct ctlconn_kind kind;	/* of its request, once whole */
 	int64_t deadline;	/* CLOCK_MONOTONIC: the whole line by then */
 	struct conn *prev, *next;
 	size_t len;		/* of line, so far */
@@ -703,7 +703,7 @@ static void cmd_history(struct conn *c, int argc)
 		hist_read(c->ctx->hist, time(NULL), say_hist, c);
 }
 
-/* Others than root and the owner see only when and what happened. */
+/* Users other than root and the owner see only when what happened. */
 static void cmd_events(struct conn *c, int argc, char **argv)
 {
 	uint64_t after = 0, follow = 0, last;
@@ -770,14 +770,11 @@ static void cmd_note(struct conn *c, int argc, char **argv)
  */
 static void dispatch(struct conn *c, int argc, char **argv)
 {
-	struct ctlconn_kind kind;
-
-	ctlconn_classify(argc, argv, &kind);
-	if (kind.change && !c->priv)
+	if (c->kind.change && !c->priv)
 		return (void)say(c->fd, "err 1 permission denied: only root "
 				 "and the user who mounted may change "
 				 "checkpoints\n");
-	if (kind.private && !c->priv)
+	if (c->kind.private && !c->priv)
 		return (void)say(c->fd, "err 1 permission denied: only root "
 				 "and the user who mounted may read the %s of "
 				 "this mount\n", argv[0]);
@@ -802,7 +799,6 @@ static void dispatch(struct conn *c, int argc, char **argv)
 	else
 		say(c->fd, "err 2 unknown request\n");
 }
-
 
 static int64_t now_ns(void)
 {
@@ -848,7 +844,7 @@ static void *worker(void *arg)
 
 	if (!client_gone(c->fd))
 		dispatch(c, c->argc, c->argv);
-	ctlconn_release(ctl->uses, c->uid, c->use);
+	ctlconn_release(ctl->uses, c->uid, c->kind.use);
 	conn_free(c);
 	pthread_mutex_lock(&ctl->lock);
 	if (--ctl->nwork == 0)
@@ -866,16 +862,14 @@ static void *worker(void *arg)
 static void hand_off(struct ctl *ctl, struct conn *c)
 {
 	struct timeval tv = { .tv_sec = CTL_STEP_NS / 1000000000ll };
-	struct ctlconn_kind kind;
 	pthread_t t;
 
 	c->argc = ctlmsg_parse(c->line, c->argv);
 	if (c->argc <= 0)
 		return say_nb(c->fd, "err 2 malformed request\n"), conn_free(c);
-	ctlconn_classify(c->argc, c->argv, &kind);
-	c->use = kind.use;
-	if (ctlconn_admit(ctl->uses, c->uid, c->priv, c->use) < 0) {
-		say_nb(c->fd, c->use == CTLCONN_FOLLOW ?
+	ctlconn_classify(c->argc, c->argv, &c->kind);
+	if (ctlconn_admit(ctl->uses, c->uid, c->priv, c->kind.use) < 0) {
+		say_nb(c->fd, c->kind.use == CTLCONN_FOLLOW ?
 		       "err 1 busy: too many events --follow connections; "
 		       "try again later\n" : "err 1 busy: too many requests in "
 		       "progress; try again later\n");
@@ -894,7 +888,7 @@ static void hand_off(struct ctl *ctl, struct conn *c)
 	ctl->nwork--;
 	pthread_mutex_unlock(&ctl->lock);
 	say_nb(c->fd, "err 1 busy: cannot start a worker; try again later\n");
-	ctlconn_release(ctl->uses, c->uid, c->use);
+	ctlconn_release(ctl->uses, c->uid, c->kind.use);
 	conn_free(c);
 }
 
@@ -1077,8 +1071,8 @@ static void *loop(void *arg)
 static int open_private(const char *dir, mode_t mode, uid_t uid, mode_t forbid,
 			char *why, size_t size)
 {
-	struct stat st;
-	int fd;
+	struct stat st = { 0 };
+	int fd, e;
 
 	if (mkdir(dir, mode) < 0 && errno != EEXIST)
 		goto fail;
@@ -1095,9 +1089,10 @@ static int open_private(const char *dir, mode_t mode, uid_t uid, mode_t forbid,
 	close(fd);
 	return -EPERM;
 fail:
-	snprintf(why, size, "'%s': %s%s", dir, strerror(errno), errno == ELOOP ||
-		 errno == ENOTDIR ? " (a symlink or not a directory)" : "");
-	return -errno;
+	e = errno;
+	snprintf(why, size, "'%s': %s%s", dir, strerror(e), e == ELOOP ||
+		 e == ENOTDIR ? " (a symlink or not a directory)" : "");
+	return -e;
 }
 
 /* The parent of dir (a runtime directory) is private to uid. */
@@ -1171,8 +1166,9 @@ int ctl_open(struct fs_ctx *ctx, dev_t dev, const struct ctl_limits *lim,
 
 	if (!ctl)
 		return snprintf(why, size, "out of memory"), -ENOMEM;
-	*ctl = (struct ctl){ .ctx = ctx, .dirfd = -1, .lfd = -1, .epfd = -1, .wakefd = -1,
-			     .spare = -1, .deadline_ns = lim->deadline_ns };
+	*ctl = (struct ctl){ .ctx = ctx, .dirfd = -1, .lfd = -1, .epfd = -1,
+			     .wakefd = -1, .spare = -1,
+			     .deadline_ns = lim->deadline_ns };
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->idle, NULL);
 	ctlmsg_socket_name(dev, ctl->name, sizeof(ctl->name));
@@ -1209,6 +1205,17 @@ int ctl_run(struct ctl *ctl)
 	return rc;
 }
 
+/* Close what ctl holds; after the loop, which may replace the spare. */
+static void close_fds(struct ctl *ctl)
+{
+	int fds[] = { ctl->dirfd, ctl->lfd, ctl->epfd, ctl->wakefd,
+		      ctl->spare };
+
+	for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+}
+
 /*
  * Stop accepting, then wait for the requests in flight: they use the
  * mount's state, which is freed next.  A checkpoint being taken finishes;
@@ -1216,9 +1223,6 @@ int ctl_run(struct ctl *ctl)
  */
 void ctl_stop(struct ctl *ctl)
 {
-	int fds[] = { ctl ? ctl->lfd : -1, ctl ? ctl->epfd : -1,
-		      ctl ? ctl->wakefd : -1, ctl ? ctl->spare : -1 };
-
 	if (!ctl)
 		return;
 	atomic_store(&ctl->stopping, true);
@@ -1230,14 +1234,9 @@ void ctl_stop(struct ctl *ctl)
 	while (ctl->nwork)
 		pthread_cond_wait(&ctl->idle, &ctl->lock);
 	pthread_mutex_unlock(&ctl->lock);
-	if (ctl->dirfd >= 0) {
-		if (ctl->bound)
-			unlinkat(ctl->dirfd, ctl->name, 0);
-		close(ctl->dirfd);
-	}
-	for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++)
-		if (fds[k] >= 0)
-			close(fds[k]);
+	if (ctl->bound)
+		unlinkat(ctl->dirfd, ctl->name, 0);
+	close_fds(ctl);
 	ctlconn_free(ctl->uses);
 	free(ctl);
 }

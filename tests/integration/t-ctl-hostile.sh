@@ -132,6 +132,7 @@ as_u1 "$SWACTL" checkpoint "$UM" --name forged >"$WORK/out" 2>"$WORK/err" || rc=
 stop_helper "$FPID"
 mv "$XDG/swafs.away" "$XDG/swafs"
 swafs_umount "$UM"
+[ ! -e "$USOCK" ] || fail "the socket $USOCK outlived its daemon"
 
 # ---- 3. 10,000 idle connections against root's mount ---------------------------
 swafs_mount "$B" "$M" "allow_other,store=$S,events=$WORK/events"
@@ -260,4 +261,5 @@ swactl checkpoint "$M" --name roots-holder --boundary-wait 2 --others-wait 0.5 >
 touch "$WORK/h/go" "$WORK/h/rgo"
 wait "$HPID" "$RPID" || fail "the holders failed"
 swafs_umount "$M"
+[ ! -e "$SOCK" ] || fail "the socket $SOCK outlived its daemon"
 log ok
