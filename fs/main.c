@@ -602,8 +602,9 @@ static int open_ctl(struct fs_ctx *ctx, const char *mnt,
 }
 
 /*
- * Mount, make the control socket, daemonize, then start what runs threads or names files after our
- * pid (the store): neither would survive fuse_daemonize()'s fork.
+ * Mount, make the control socket, daemonize, then start what runs threads
+ * or names files after our pid (the store): neither would survive
+ * fuse_daemonize()'s fork.
  */
 static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		       struct fs_ctx *ctx, const char *mnt, const char *backing,

@@ -75,7 +75,9 @@ static int try_connect(const char *path)
 
 /*
  * The owner of the swafs mount with device number dev: user_id= of its
- * line in mountinfo (the kernel's, from whoever mounted it).
+ * line in mountinfo (the kernel's, from whoever mounted it), read from
+ * the last field, the super options: the source before it is the
+ * mounter's text (fsname=, BACKING) and may hold anything but spaces.
  */
 static int mount_owner(dev_t dev, uid_t *owner)
 {
@@ -89,10 +91,11 @@ static int mount_owner(dev_t dev, uid_t *owner)
 	while (rc && fgets(line, sizeof(line), f)) {
 		const char *sep = strstr(line, " - fuse.swafs "), *u;
 
+		line[strcspn(line, "\n")] = '\0';
 		if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || !sep ||
 		    makedev(maj, min) != dev)
 			continue;
-		u = strstr(sep, ",user_id=");
+		u = strstr(strrchr(line, ' '), ",user_id=");
 		if (u && sscanf(u, ",user_id=%u", &uid) == 1) {
 			*owner = uid;
 			rc = 0;
@@ -121,8 +124,8 @@ static int connect_daemon(const char *mnt, dev_t dev, uid_t owner, char *why,
 
 	ctlmsg_socket_name(dev, name, sizeof(name));
 	for (size_t k = 0; k < n && fd < 0; k++) {
-		snprintf(path, sizeof(path), "%.*s/%s", CTLMSG_PATH_MAX - 1, dirs[k],
-			 name);
+		snprintf(path, sizeof(path), "%.*s/%s", CTLMSG_PATH_MAX - 1,
+			 dirs[k], name);
 		fd = try_connect(path);
 	}
 	if (fd < 0) {
