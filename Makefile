@@ -89,6 +89,7 @@ unit-san: $(SAN_BINS)
 check: unit unit-san
 
 build/fuzz/fuzz_ctlmsg: snapshot/ctlmsg.c snapshot/parse.c
+build/fuzz/fuzz_ctlconn: snapshot/ctlconn.c snapshot/ctlmsg.c
 build/fuzz/fuzz_pstore: snapshot/pstore.c
 build/fuzz/%: tests/fuzz/%.c $(HDRS)
 	@mkdir -p $(@D)

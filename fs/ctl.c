@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,6 +28,7 @@
 
 #include "fs/ctl.h"
 #include "fs/view.h"
+#include "snapshot/ctlconn.h"
 #include "snapshot/ctlmsg.h"
 #include "snapshot/events.h"
 #include "snapshot/hist.h"
@@ -34,17 +37,44 @@
 #define CTL_WAIT_MAX_MS (365ull * 86400 * 1000)
 #define CTL_LIST_MAX 256
 #define CTL_STEP_NS (10 * 1000000000ll)	/* the client's next word */
+#define CTL_PAUSE_NS (100 * 1000000ll)	/* no accept after EMFILE */
+#define CTL_EVENTS 64			/* per epoll_wait, and accepts per wake */
 
+/*
+ * The server: one loop thread (epoll) owns the listening socket and every
+ * connection still sending its request line; a complete request goes to
+ * a worker thread of its own, bounded by the caps of ctlconn.h.
+ *
+ * Invariants:
+ *  1. a connection is on the loop's list (head..tail, in the order of
+ *     their deadlines: all get the same time from accept) and in the
+ *     epoll set, or it belongs to exactly one worker; never both.
+ *  2. every connection holds one CTLCONN_CONN use of its uid; one served
+ *     by a worker also holds its CTLCONN_WORK or CTLCONN_FOLLOW use.
+ *  3. nwork counts the workers that still use the mount's state;
+ *     ctl_stop() waits for it to reach 0 after the loop has ended.
+ * Lock notes: lock guards nwork only; the list, resume_ns and spare
+ * belong to the loop thread; uses has a lock of its own.
+ */
 struct ctl {
 	struct fs_ctx *ctx;
+	struct ctlconn_table *uses;
+	int64_t deadline_ns;	/* to send a whole request line */
+	int dirfd;		/* the checked directory of the socket */
 	int lfd;		/* listening socket */
-	int wake[2];		/* pipe: stop the accept loop */
+	bool bound;		/* lfd has its name in dirfd */
+	int epfd, wakefd;	/* the loop's set; ctl_stop's wake-up */
+	int spare;		/* given up to drop a client at EMFILE */
+	int64_t resume_ns;	/* listening paused until then (0: not) */
+	struct conn *head, *tail;
 	pthread_t thread;
-	char path[108];
+	bool running;
+	char dir[CTLMSG_PATH_MAX];
+	char name[32];
 	atomic_bool stopping;	/* ends long requests (events --follow) */
 	pthread_mutex_t lock;
-	pthread_cond_t idle;	/* nconn reached 0 */
-	unsigned nconn;		/* lock: connection threads running */
+	pthread_cond_t idle;	/* nwork reached 0 */
+	unsigned nwork;
 };
 
 struct conn {
@@ -52,6 +82,14 @@ struct conn {
 	struct fs_ctx *ctx;
 	int fd;
 	uid_t uid;		/* peer */
+	bool priv;		/* root or the owner */
+	struct ctlconn_kind kind;	/* of its request, once whole */
+	int64_t deadline;	/* CLOCK_MONOTONIC: the whole line by then */
+	struct conn *prev, *next;
+	size_t len;		/* of line, so far */
+	int argc;
+	char *argv[CTLMSG_ARGS];
+	char line[CTLMSG_MAX];
 };
 
 /* Send a formatted reply chunk; errors mean the client went away. */
@@ -68,11 +106,6 @@ static int say(int fd, const char *fmt, ...)
 	if (n >= (int)sizeof(buf))
 		n = sizeof(buf) - 1;
 	return send(fd, buf, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
-}
-
-static bool may_change(const struct conn *c)
-{
-	return c->uid == 0 || c->uid == c->ctx->owner;
 }
 
 /*
@@ -130,6 +163,7 @@ struct take_args {
 	int64_t wait_ns;	/* < 0: no limit */
 	bool boundary;		/* wait for open transactions first */
 	int64_t boundary_ns;	/* < 0: no limit */
+	int64_t others_ns;	/* < 0: other users' holders delay it all along */
 	const char *const *paths;
 	size_t npaths;
 };
@@ -150,20 +184,37 @@ static int parse_ms(const char *s, int64_t *ns)
 }
 
 /*
- * VERB NAME saved|all KEEP WAIT_MS|nomax off|nomax|BOUNDARY_MS [PATH...];
- * says why if not.
+ * The boundary argument: off, or nomax|BOUNDARY_MS, optionally followed by
+ * ":OTHERS_MS" (how long other users' holders may delay it).
+ */
+static int parse_boundary(char *arg, struct take_args *t)
+{
+	char *others = strchr(arg, ':');
+
+	t->boundary = strcmp(arg, "off");
+	t->others_ns = -1;
+	if (others)
+		*others++ = '\0';
+	if (!t->boundary)
+		return others ? -1 : 0;
+	return parse_ms(arg, &t->boundary_ns) ||
+	       (others && (parse_ms(others, &t->others_ns) ||
+			   t->others_ns < 0)) ? -1 : 0;
+}
+
+/*
+ * VERB NAME saved|all KEEP WAIT_MS|nomax BOUNDARY [PATH...] (BOUNDARY:
+ * parse_boundary); says why if not.
  */
 static int parse_take(struct conn *c, int argc, char **argv,
 		      struct take_args *t)
 {
 	uint64_t keep;
 
-	t->boundary = argc > 5 && strcmp(argv[5], "off");
 	if (argc < 6 || argc > 6 + CKPT_SCOPE_MAX || !parse_name_ok(argv[1]) ||
 	    (strcmp(argv[2], "saved") && strcmp(argv[2], "all")) ||
 	    parse_u64(argv[3], 0, 1, &keep) ||
-	    parse_ms(argv[4], &t->wait_ns) ||
-	    (t->boundary && parse_ms(argv[5], &t->boundary_ns))) {
+	    parse_ms(argv[4], &t->wait_ns) || parse_boundary(argv[5], t)) {
 		say(c->fd, "err 2 malformed %s request\n", argv[0]);
 		return -1;
 	}
@@ -192,11 +243,11 @@ static bool ctl_stopping(const struct conn *c)
 /* A boundary wait on a connection: progress lines, the holders at the end. */
 struct bwait {
 	struct conn *c;
-	char why[768];		/* "N transaction(s) ...: pid P (COMM), ..." */
+	char why[768];		/* "N transaction(s) ...: pid P (uid U), ..." */
 	struct txn_wait w;
 };
 
-/* holders as "PID:COMM,..." (COMM quoted) or, human, "pid P (COMM), ..." */
+/* holders as "PID:UID,..." or, human, "pid P (uid U), ..." */
 static void holder_list(const struct txn_report *r, bool human, char *buf,
 			size_t size)
 {
@@ -204,20 +255,12 @@ static void holder_list(const struct txn_report *r, bool human, char *buf,
 
 	buf[0] = '\0';
 	for (size_t k = 0; k < r->n && o < size; k++) {
-		char comm[TXN_COMM_MAX * 3 + 1];
 		const struct txn_holder *h = &r->holders[k];
 
-		if (human) {
-			snprintf(comm, sizeof(comm), "%s", h->comm);
-			for (char *p = comm; *p; p++)
-				if ((unsigned char)*p < 0x20 || *p == 0x7f)
-					*p = '?';
-		} else if (ctlmsg_quote(h->comm, comm, sizeof(comm)) < 0) {
-			snprintf(comm, sizeof(comm), "?");
-		}
-		o += (size_t)snprintf(buf + o, size - o, human ? "%spid %d (%s)"
-				      : "%s%d:%s", k ? (human ? ", " : ",") : "",
-				      (int)h->pid, comm);
+		o += (size_t)snprintf(buf + o, size - o, human ?
+				      "%spid %d (uid %u)" : "%s%d:%u",
+				      k ? (human ? ", " : ",") : "",
+				      (int)h->pid, (unsigned)h->uid);
 	}
 	if (human && r->count > r->n && o < size)
 		snprintf(buf + o, size - o, " and %zu more", r->count - r->n);
@@ -285,7 +328,10 @@ static int bound(struct conn *c, const struct take_args *t,
 	b.w = (struct txn_wait){ .timeout_ns = t->boundary_ns,
 				 .report_ns = c->ctx->boundary_report_ns,
 				 .report = bwait_report,
-				 .cancelled = bwait_cancelled, .arg = &b };
+				 .cancelled = bwait_cancelled, .arg = &b,
+				 .bound_others = t->others_ns >= 0,
+				 .others_ns = t->others_ns,
+				 .owner = c->ctx->owner };
 	rc = ckpt_bound(c->ctx->ckpts, t->name, t->flags, t->paths, t->npaths,
 			t->boundary ? &b.w : NULL, p);
 	if (rc < 0)
@@ -443,7 +489,7 @@ static void cmd_list(struct conn *c)
 	if (n > CTL_LIST_MAX)
 		n = CTL_LIST_MAX;
 	say(c->fd, "ok count=%zu\n", n);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n && c->priv; k++) {
 		struct ckpt_info *i = &infos[k];
 
 		say(c->fd, "name=%s t=%ld pause_us=%lu valid=%d views=%u "
@@ -603,7 +649,7 @@ static void cmd_status(struct conn *c, int argc, char **argv)
 		say(c->fd, "err 1 no checkpoint '%s'\n", name);
 	else
 		say(c->fd, "ok count=%zu\n", n);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < n && c->priv; k++) {
 		if (st[k].phase == CKPT_PHASE_NONE)
 			say_status(c, &st[k]);
 		else
@@ -649,11 +695,12 @@ static void cmd_history(struct conn *c, int argc)
 		hist_read(c->ctx->hist, time(NULL), say_hist, c);
 }
 
+/* Users other than root and the owner see only when what happened. */
 static void cmd_events(struct conn *c, int argc, char **argv)
 {
 	uint64_t after = 0, follow = 0, last;
 	char *buf;
-	size_t n;
+	size_t n, out;
 
 	if (argc != 3 || parse_u64(argv[1], 0, UINT64_MAX, &after) ||
 	    parse_u64(argv[2], 0, 1, &follow))
@@ -664,7 +711,9 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 	if (say(c->fd, "ok\n") == 0) {
 		do {
 			n = events_read(c->ctx->events, after, buf, 65536, &last);
-			if (n && send(c->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+			out = c->priv ? n : ctlconn_redact_events(buf, n);
+			if (out && send(c->fd, buf, out, MSG_NOSIGNAL) !=
+				   (ssize_t)out)
 				break;
 			after = last;
 			if (!n && follow) {
@@ -705,17 +754,22 @@ static void cmd_note(struct conn *c, int argc, char **argv)
 	say(c->fd, "ok\n");
 }
 
+/*
+ * Who may ask what: only root and the owner change checkpoints; the
+ * others learn how many checkpoints there are (list, status) but not
+ * their names, sizes or the paths and activity the events and the
+ * history tell.
+ */
 static void dispatch(struct conn *c, int argc, char **argv)
 {
-	bool change = !strcmp(argv[0], "checkpoint") ||
-		      !strcmp(argv[0], "prepare") ||
-		      !strcmp(argv[0], "mount") ||
-		      !strcmp(argv[0], "release") || !strcmp(argv[0], "note");
-
-	if (change && !may_change(c))
+	if (c->kind.change && !c->priv)
 		return (void)say(c->fd, "err 1 permission denied: only root "
 				 "and the user who mounted may change "
 				 "checkpoints\n");
+	if (c->kind.private && !c->priv)
+		return (void)say(c->fd, "err 1 permission denied: only root "
+				 "and the user who mounted may read the %s of "
+				 "this mount\n", argv[0]);
 	if (!strcmp(argv[0], "checkpoint"))
 		cmd_checkpoint(c, argc, argv);
 	else if (!strcmp(argv[0], "prepare"))
@@ -738,127 +792,420 @@ static void dispatch(struct conn *c, int argc, char **argv)
 		say(c->fd, "err 2 unknown request\n");
 }
 
-static void *conn_thread(void *arg)
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* A short answer from the loop, which never blocks: best effort. */
+static void say_nb(int fd, const char *msg)
+{
+	ssize_t w = send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	(void)w;
+}
+
+static void conn_free(struct conn *c)
+{
+	ctlconn_release(c->ctl->uses, c->uid, CTLCONN_CONN);
+	close(c->fd);
+	free(c);
+}
+
+static void list_append(struct ctl *ctl, struct conn *c)
+{
+	c->prev = ctl->tail;
+	c->next = NULL;
+	*(ctl->tail ? &ctl->tail->next : &ctl->head) = c;
+	ctl->tail = c;
+}
+
+static void list_unlink(struct ctl *ctl, struct conn *c)
+{
+	*(c->prev ? &c->prev->next : &ctl->head) = c->next;
+	*(c->next ? &c->next->prev : &ctl->tail) = c->prev;
+}
+
+static void *worker(void *arg)
 {
 	struct conn *c = arg;
-	char *line = malloc(CTLMSG_MAX), *argv[CTLMSG_ARGS];
-	int argc;
+	struct ctl *ctl = c->ctl;
 
-	if (line && read_line(c->fd, line, CTLMSG_MAX) > 0 &&
-	    (argc = ctlmsg_parse(line, argv)) > 0) {
-		if (!client_gone(c->fd))
-			dispatch(c, argc, argv);
-	} else
-		say(c->fd, "err 2 malformed request\n");
-	free(line);
-	close(c->fd);
-	pthread_mutex_lock(&c->ctl->lock);
-	if (--c->ctl->nconn == 0)
-		pthread_cond_broadcast(&c->ctl->idle);
-	pthread_mutex_unlock(&c->ctl->lock);
-	free(c);
+	if (!client_gone(c->fd))
+		dispatch(c, c->argc, c->argv);
+	ctlconn_release(ctl->uses, c->uid, c->kind.use);
+	conn_free(c);
+	pthread_mutex_lock(&ctl->lock);
+	if (--ctl->nwork == 0)
+		pthread_cond_broadcast(&ctl->idle);
+	pthread_mutex_unlock(&ctl->lock);
 	return NULL;
 }
 
-static void accept_one(struct ctl *ctl)
+/*
+ * The request line of c is complete (the loop no longer watches c): hand
+ * it to a worker of its own, within the caps on requests in progress and
+ * on followers, or refuse it.  Workers may block (boundary wait, drain,
+ * sync holds, a follow): the loop never does.
+ */
+static void hand_off(struct ctl *ctl, struct conn *c)
 {
-	struct timeval tv = { .tv_sec = 10 };
+	struct timeval tv = { .tv_sec = CTL_STEP_NS / 1000000000ll };
+	pthread_t t;
+
+	c->argc = ctlmsg_parse(c->line, c->argv);
+	if (c->argc <= 0)
+		return say_nb(c->fd, "err 2 malformed request\n"), conn_free(c);
+	ctlconn_classify(c->argc, c->argv, &c->kind);
+	if (ctlconn_admit(ctl->uses, c->uid, c->priv, c->kind.use) < 0) {
+		say_nb(c->fd, c->kind.use == CTLCONN_FOLLOW ?
+		       "err 1 busy: too many events --follow connections; "
+		       "try again later\n" : "err 1 busy: too many requests in "
+		       "progress; try again later\n");
+		return conn_free(c);
+	}
+	/* a worker waits on its client with the socket's own timeouts */
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&ctl->lock);
+	ctl->nwork++;
+	pthread_mutex_unlock(&ctl->lock);
+	if (pthread_create(&t, NULL, worker, c) == 0)
+		return (void)pthread_detach(t);
+	pthread_mutex_lock(&ctl->lock);
+	ctl->nwork--;
+	pthread_mutex_unlock(&ctl->lock);
+	say_nb(c->fd, "err 1 busy: cannot start a worker; try again later\n");
+	ctlconn_release(ctl->uses, c->uid, c->kind.use);
+	conn_free(c);
+}
+
+/*
+ * Bytes arrived on c: take those of the request line (nothing after its
+ * '\n', which the request may read itself), hand the line off once whole.
+ */
+static void conn_read(struct ctl *ctl, struct conn *c)
+{
+	ssize_t r = recv(c->fd, c->line + c->len, CTLMSG_MAX - 1 - c->len,
+			 MSG_PEEK | MSG_DONTWAIT), len;
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r > 0)
+		r = recv(c->fd, c->line + c->len,
+			 ctlconn_take(c->line + c->len, (size_t)r),
+			 MSG_DONTWAIT);
+	if (r <= 0) {
+		list_unlink(ctl, c);
+		return conn_free(c);
+	}
+	c->len += (size_t)r;
+	len = ctlmsg_frame(c->line, c->len);
+	if (len == -EAGAIN && c->len < CTLMSG_MAX - 1)
+		return;
+	list_unlink(ctl, c);
+	epoll_ctl(ctl->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (len < 0)
+		return say_nb(c->fd, "err 2 malformed request\n"), conn_free(c);
+	hand_off(ctl, c);
+}
+
+/*
+ * At the descriptor limit accept() fails and the client stays queued:
+ * polling again would spin.  Give up the spare descriptor to take the
+ * client and drop it; if even that fails, stop listening for a while.
+ */
+static void accept_emfile(struct ctl *ctl)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = &ctl->lfd };
+	int fd = -1;
+
+	if (ctl->spare >= 0) {
+		close(ctl->spare);
+		fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0 || ctl->spare < 0) {
+		epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, ctl->lfd, &ev);
+		ctl->resume_ns = now_ns() + CTL_PAUSE_NS;
+	}
+}
+
+/* Take one client from the queue; false when there is none (or no room). */
+static bool accept_one(struct ctl *ctl)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct conn *c;
-	pthread_t t;
-	int fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC);
+	bool priv;
+	int fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+		accept_emfile(ctl);
 	if (fd < 0)
-		return;
+		return errno == ECONNABORTED || errno == EINTR;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return true;
+	}
+	priv = cred.uid == 0 || cred.uid == ctl->ctx->owner;
+	if (ctlconn_admit(ctl->uses, cred.uid, priv, CTLCONN_CONN) < 0) {
+		say_nb(fd, "err 1 busy: too many connections; try again "
+		       "later\n");
+		close(fd);
+		return true;
+	}
 	c = malloc(sizeof(*c));
-	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		free(c);
-		close(fd);
-		return;
-	}
-	/* a client that never finishes its request must not pin a thread */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	*c = (struct conn){ .ctl = ctl, .ctx = ctl->ctx, .fd = fd,
-			    .uid = cred.uid };
-	pthread_mutex_lock(&ctl->lock);
-	ctl->nconn++;
-	pthread_mutex_unlock(&ctl->lock);
-	if (pthread_create(&t, NULL, conn_thread, c) != 0) {
-		pthread_mutex_lock(&ctl->lock);
-		ctl->nconn--;
-		pthread_mutex_unlock(&ctl->lock);
+	if (c)
+		*c = (struct conn){ .ctl = ctl, .ctx = ctl->ctx, .fd = fd,
+				    .uid = cred.uid, .priv = priv,
+				    .deadline = now_ns() + ctl->deadline_ns };
+	ev.data.ptr = c;
+	if (!c || epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		ctlconn_release(ctl->uses, cred.uid, CTLCONN_CONN);
 		close(fd);
 		free(c);
-		return;
+		return true;
 	}
-	pthread_detach(t);
+	list_append(ctl, c);
+	return true;
 }
 
-static void *accept_thread(void *arg)
+/* Cut the connections whose whole request did not come in time. */
+static void expire(struct ctl *ctl, int64_t now)
+{
+	char msg[96];
+
+	while (ctl->head && ctl->head->deadline <= now) {
+		struct conn *c = ctl->head;
+
+		list_unlink(ctl, c);
+		snprintf(msg, sizeof(msg), "err 2 no whole request within "
+			 "%g s\n", (double)ctl->deadline_ns / 1e9);
+		say_nb(c->fd, msg);
+		conn_free(c);
+	}
+}
+
+/* How long the loop may sleep: until the first deadline or the resume. */
+static int loop_timeout(const struct ctl *ctl, int64_t now)
+{
+	int64_t until = ctl->head ? ctl->head->deadline : -1;
+
+	if (ctl->resume_ns && (until < 0 || ctl->resume_ns < until))
+		until = ctl->resume_ns;
+	if (until < 0)
+		return -1;
+	return until <= now ? 0 : (int)((until - now) / 1000000 + 1);
+}
+
+static void loop_resume(struct ctl *ctl, int64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ctl->lfd };
+
+	if (!ctl->resume_ns || ctl->resume_ns > now)
+		return;
+	ctl->resume_ns = 0;
+	if (ctl->spare < 0)
+		ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, ctl->lfd, &ev);
+}
+
+/*
+ * The event loop: accepts, reads request lines up to their deadline and
+ * hands them to workers.  It owns the connections on its list; a worker
+ * owns the one it serves.
+ */
+static void *loop(void *arg)
 {
 	struct ctl *ctl = arg;
-	struct pollfd p[2] = { { .fd = ctl->lfd, .events = POLLIN },
-			       { .fd = ctl->wake[0], .events = POLLIN } };
+	struct epoll_event evs[CTL_EVENTS];
 
-	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
-		if (p[1].revents)
-			break;
-		if (p[0].revents & POLLIN)
-			accept_one(ctl);
+	while (!atomic_load(&ctl->stopping)) {
+		int n = epoll_wait(ctl->epfd, evs, CTL_EVENTS,
+				   loop_timeout(ctl, now_ns()));
+
+		for (int k = 0; k < n; k++) {
+			if (evs[k].data.ptr == &ctl->lfd) {
+				for (int a = 0; a < CTL_EVENTS && accept_one(ctl);
+				     a++)
+					;
+			} else if (evs[k].data.ptr) {
+				conn_read(ctl, evs[k].data.ptr);
+			}
+		}
+		expire(ctl, now_ns());
+		loop_resume(ctl, now_ns());
+	}
+	while (ctl->head) {
+		struct conn *c = ctl->head;
+
+		list_unlink(ctl, c);
+		conn_free(c);
 	}
 	return NULL;
 }
 
-static int ctl_listen(struct ctl *ctl, dev_t dev)
+/*
+ * Open the socket's directory, made with mode when missing, and check
+ * through the descriptor (never by path again) that it is a directory of
+ * uid: another user who made it first, or put a symlink there, could move
+ * our socket aside and answer for us.  One of ours with any of the bits
+ * forbid (left by an older swafs, 0755) gets mode, through the descriptor.
+ */
+static int open_private(const char *dir, mode_t mode, uid_t uid, mode_t forbid,
+			char *why, size_t size)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char dir[64];
+	struct stat st = { 0 };
+	int fd, e;
 
-	ctlmsg_socket_dir(geteuid(), dir, sizeof(dir));
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	ctlmsg_socket_path(dev, geteuid(), ctl->path, sizeof(ctl->path));
-	strcpy(sa.sun_path, ctl->path);
-	ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (ctl->lfd < 0)
-		return -errno;
-	unlink(ctl->path);	/* left by a daemon that died */
-	if (bind(ctl->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(ctl->path, 0666) < 0 || listen(ctl->lfd, 64) < 0)
-		return -errno;
-	return 0;
+	if (mkdir(dir, mode) < 0 && errno != EEXIST)
+		goto fail;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	if (fstat(fd, &st) == 0 && st.st_uid == uid &&
+	    (!(st.st_mode & forbid) || fchmod(fd, mode) == 0))
+		return fd;
+	snprintf(why, size, "'%s' is owned by uid %u with mode %04o, not "
+		 "private to uid %u: remove it%s", dir, (unsigned)st.st_uid,
+		 (unsigned)(st.st_mode & 07777), (unsigned)uid,
+		 uid ? " or set XDG_RUNTIME_DIR" : "");
+	close(fd);
+	return -EPERM;
+fail:
+	e = errno;
+	snprintf(why, size, "'%s': %s%s", dir, strerror(e), e == ELOOP ||
+		 e == ENOTDIR ? " (a symlink or not a directory)" : "");
+	return -e;
 }
 
-int ctl_start(struct fs_ctx *ctx, dev_t dev, struct ctl **out)
+/* The parent of dir (a runtime directory) is private to uid. */
+static bool parent_private(const char *dir, uid_t uid)
+{
+	char parent[CTLMSG_PATH_MAX];
+	struct stat st;
+	bool ok;
+	int fd;
+
+	snprintf(parent, sizeof(parent), "%.*s",
+		 (int)(strrchr(dir, '/') - dir), dir);
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ok = fstat(fd, &st) == 0 && st.st_uid == uid && !(st.st_mode & 077);
+	close(fd);
+	return ok;
+}
+
+/*
+ * The directory of our socket (ctlmsg_socket_dirs): root's /run/swafs
+ * (0755, only root writes it), else the first of the user's runtime
+ * directories whose parent is private to us, else /tmp/swafs-UID, 0700.
+ */
+static int socket_dir(struct ctl *ctl, char *why, size_t size)
+{
+	char dirs[CTLMSG_DIRS_MAX][CTLMSG_PATH_MAX];
+	uid_t uid = geteuid();
+	size_t n = ctlmsg_socket_dirs(uid, getenv("XDG_RUNTIME_DIR"), dirs,
+				      CTLMSG_DIRS_MAX), k = uid ? 1 : 0;
+
+	while (k + 1 < n && !parent_private(dirs[k], uid))
+		k++;
+	snprintf(ctl->dir, sizeof(ctl->dir), "%s", dirs[k]);
+	return open_private(dirs[k], uid ? 0700 : 0755, uid, uid ? 077 : 022,
+			    why, size);
+}
+
+/*
+ * Bind in the directory we checked, by its descriptor: the socket is
+ * made with its final mode (the socket inode's mode, the umask being 0),
+ * so nothing is changed by path after the bind.  Anyone may connect to
+ * root's (the requests check who asks); a user's sits in a 0700 directory.
+ */
+static int ctl_listen(struct ctl *ctl)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s",
+		 ctl->dirfd, ctl->name);
+	ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			  0);
+	if (ctl->lfd < 0)
+		return -errno;
+	if (unlinkat(ctl->dirfd, ctl->name, 0) < 0 && errno != ENOENT)
+		return -errno;	/* a socket left by a daemon that died */
+	if (fchmod(ctl->lfd, geteuid() ? 0600 : 0666) < 0 ||
+	    bind(ctl->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	ctl->bound = true;
+	return listen(ctl->lfd, SOMAXCONN) < 0 ? -errno : 0;
+}
+
+int ctl_open(struct fs_ctx *ctx, dev_t dev, const struct ctl_limits *lim,
+	     struct ctl **out, char *why, size_t size)
 {
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	struct ctlconn_caps caps;
 	int rc;
 
 	if (!ctl)
-		return -ENOMEM;
-	ctl->ctx = ctx;
-	ctl->lfd = -1;
+		return snprintf(why, size, "out of memory"), -ENOMEM;
+	*ctl = (struct ctl){ .ctx = ctx, .dirfd = -1, .lfd = -1, .epfd = -1,
+			     .wakefd = -1, .spare = -1,
+			     .deadline_ns = lim->deadline_ns };
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->idle, NULL);
-	ctl->wake[0] = ctl->wake[1] = -1;
-	rc = ctl_listen(ctl, dev);
-	if (rc == 0 && pipe2(ctl->wake, O_CLOEXEC) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = -pthread_create(&ctl->thread, NULL, accept_thread, ctl);
+	ctlmsg_socket_name(dev, ctl->name, sizeof(ctl->name));
+	ctlconn_default_caps(lim->conns, lim->follow, &caps);
+	rc = ctl->dirfd = socket_dir(ctl, why, size);
+	if (rc >= 0 && (rc = ctl_listen(ctl)) < 0)
+		snprintf(why, size, "cannot listen on '%s/%s': %s", ctl->dir,
+			 ctl->name, strerror(-rc));
+	if (rc >= 0 && (rc = ctlconn_create(&caps, &ctl->uses)) < 0)
+		snprintf(why, size, "out of memory");
 	if (rc < 0) {
-		if (ctl->lfd >= 0)
-			close(ctl->lfd);
-		if (ctl->wake[0] >= 0) {
-			close(ctl->wake[0]);
-			close(ctl->wake[1]);
-		}
-		free(ctl);
+		ctl_stop(ctl);
 		return rc;
 	}
 	*out = ctl;
 	return 0;
+}
+
+int ctl_run(struct ctl *ctl)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ctl->lfd };
+	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = NULL };
+	int rc;
+
+	ctl->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ctl->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (ctl->epfd < 0 || ctl->wakefd < 0 || ctl->spare < 0 ||
+	    epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->lfd, &ev) < 0 ||
+	    epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->wakefd, &wev) < 0)
+		return -errno;
+	rc = -pthread_create(&ctl->thread, NULL, loop, ctl);
+	ctl->running = rc == 0;
+	return rc;
+}
+
+/* Close what ctl holds; after the loop, which may replace the spare. */
+static void close_fds(struct ctl *ctl)
+{
+	int fds[] = { ctl->dirfd, ctl->lfd, ctl->epfd, ctl->wakefd,
+		      ctl->spare };
+
+	for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
 }
 
 /*
@@ -868,21 +1215,20 @@ int ctl_start(struct fs_ctx *ctx, dev_t dev, struct ctl **out)
  */
 void ctl_stop(struct ctl *ctl)
 {
-	ssize_t w;
-
 	if (!ctl)
 		return;
 	atomic_store(&ctl->stopping, true);
-	w = write(ctl->wake[1], "x", 1);
-	(void)w;
-	pthread_join(ctl->thread, NULL);
+	if (ctl->running) {
+		eventfd_write(ctl->wakefd, 1);
+		pthread_join(ctl->thread, NULL);
+	}
 	pthread_mutex_lock(&ctl->lock);
-	while (ctl->nconn)
+	while (ctl->nwork)
 		pthread_cond_wait(&ctl->idle, &ctl->lock);
 	pthread_mutex_unlock(&ctl->lock);
-	unlink(ctl->path);
-	close(ctl->lfd);
-	close(ctl->wake[0]);
-	close(ctl->wake[1]);
+	if (ctl->bound)
+		unlinkat(ctl->dirfd, ctl->name, 0);
+	close_fds(ctl);
+	ctlconn_free(ctl->uses);
 	free(ctl);
 }

@@ -39,6 +39,10 @@
 #define SWAFS_VERSION "0.1.0"
 #define FD_CACHE_MAX 1000000
 #define TIMEOUT_MAX 86400.0
+#define CTL_CONNS_DEFAULT 512
+#define CTL_CONNS_MAX 4096
+#define CTL_FOLLOW_DEFAULT 16
+#define CTL_DEADLINE_DEFAULT 10.0
 
 struct main_opts {
 	char *backing;		/* first non-option argument */
@@ -57,6 +61,9 @@ struct main_opts {
 	char *throttle_max;	/* -o throttle_max=SECS */
 	char *metrics;		/* -o metrics=FILE */
 	char *metrics_interval;	/* -o metrics_interval=SECS */
+	char *ctl_conns;	/* -o ctl_conns=N */
+	char *ctl_follow;	/* -o ctl_follow=N */
+	char *ctl_deadline;	/* -o ctl_deadline=SECS */
 	int nonopts;
 	bool allow_other;
 	bool default_permissions;
@@ -83,6 +90,9 @@ static const struct fuse_opt main_optspec[] = {
 	MAIN_OPT("throttle_max=%s", throttle_max),
 	MAIN_OPT("metrics=%s", metrics),
 	MAIN_OPT("metrics_interval=%s", metrics_interval),
+	MAIN_OPT("ctl_conns=%s", ctl_conns),
+	MAIN_OPT("ctl_follow=%s", ctl_follow),
+	MAIN_OPT("ctl_deadline=%s", ctl_deadline),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -154,6 +164,15 @@ static void usage(FILE *f)
 "                         last save) to FILE, a Prometheus textfile for\n"
 "                         node_exporter; removed when the tree stops\n"
 "  -o metrics_interval=SECS  how often (default 5, 0.1 to 3600)\n"
+"  -o ctl_conns=N         control connections open at once from users\n"
+"                         other than root and the owner (default 512; an\n"
+"                         eighth of it per uid; root and the owner have\n"
+"                         1024 more)\n"
+"  -o ctl_follow=N        their swactl events --follow at once (default\n"
+"                         16; a quarter of it per uid; root and the\n"
+"                         owner have 64 more)\n"
+"  -o ctl_deadline=SECS   time a client has to send its whole request\n"
+"                         (default 10)\n"
 "\n"
 "Checkpoints and views are driven with swactl(8): swactl --help.\n"
 "  -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
@@ -291,6 +310,7 @@ struct main_vals {
 	unsigned stale;		/* stale stores removed at mount */
 	double throttle_max;
 	double metrics_interval;
+	struct ctl_limits ctl;
 };
 
 static int parse_sizes(const struct main_opts *o, struct main_vals *v)
@@ -365,6 +385,27 @@ static int parse_user_opens(const struct main_opts *o, const struct rlimit *rl,
 	return 0;
 }
 
+static int parse_ctl(const struct main_opts *o, struct ctl_limits *l)
+{
+	uint64_t conns = CTL_CONNS_DEFAULT, follow = CTL_FOLLOW_DEFAULT;
+	double secs = CTL_DEADLINE_DEFAULT;
+
+	if (o->ctl_conns && parse_u64(o->ctl_conns, 1, CTL_CONNS_MAX, &conns))
+		return fail("invalid option 'ctl_conns=%s': want a number from "
+			    "1 to %d", o->ctl_conns, CTL_CONNS_MAX);
+	if (o->ctl_follow && parse_u64(o->ctl_follow, 0, CTL_CONNS_MAX, &follow))
+		return fail("invalid option 'ctl_follow=%s': want a number from "
+			    "0 to %d", o->ctl_follow, CTL_CONNS_MAX);
+	if (o->ctl_deadline &&
+	    (parse_secs(o->ctl_deadline, 3600, &secs) || secs < 0.1))
+		return fail("invalid option 'ctl_deadline=%s': want seconds "
+			    "from 0.1 to 3600", o->ctl_deadline);
+	*l = (struct ctl_limits){ .conns = (unsigned)conns,
+				  .follow = (unsigned)follow,
+				  .deadline_ns = (int64_t)(secs * 1e9) };
+	return 0;
+}
+
 static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 			struct main_vals *v)
 {
@@ -414,7 +455,9 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
 	    parse_secs(o->throttle_max, TIMEOUT_MAX, &v->throttle_max))
 		return fail("invalid option 'throttle_max=%s': %s",
 			    o->throttle_max, "want seconds from 0 to 86400");
-	return parse_sizes(o, v) < 0 ? -1 : parse_metrics(o, v);
+	if (parse_ctl(o, &v->ctl) < 0 || parse_sizes(o, v) < 0)
+		return -1;
+	return parse_metrics(o, v);
 }
 
 /*
@@ -682,30 +725,45 @@ static int run_loop(struct fuse_session *se, struct fuse_cmdline_opts *co)
 /* What answers for the mounted tree: its control socket, its metrics. */
 static int start_control(struct fs_ctx *ctx, const char *mnt,
 			 const struct main_opts *o, const struct main_vals *v,
-			 struct ctl **ctl, struct metrics **met)
+			 struct ctl *ctl, struct metrics **met)
 {
 	int64_t every = (int64_t)(v->metrics_interval * 1e9);
-	dev_t dev = 0;
-	int rc = mount_dev(mnt, &dev);
+	int rc = ctl_run(ctl);
 
-	if (rc == 0)
-		rc = ctl_start(ctx, dev, ctl);
 	if (rc < 0)
 		return fail("cannot start the control socket for '%s': %s",
 			    mnt, strerror(-rc));
 	if (o->metrics &&
-	    (rc = metrics_start(ctx, o->metrics, mnt, every, met)) < 0) {
-		ctl_stop(*ctl);
-		*ctl = NULL;
+	    (rc = metrics_start(ctx, o->metrics, mnt, every, met)) < 0)
 		return fail("cannot write metrics to '%s': %s", o->metrics,
 			    strerror(-rc));
-	}
 	return 0;
 }
 
 /*
- * Mount, daemonize, then start what runs threads or names files after our
- * pid (the store): neither would survive fuse_daemonize()'s fork.
+ * The control socket of the mount at mnt, made before daemonizing: a
+ * mount whose socket cannot be made must not report success.
+ */
+static int open_ctl(struct fs_ctx *ctx, const char *mnt,
+		    const struct ctl_limits *lim, struct ctl **ctl)
+{
+	char why[512];
+	dev_t dev = 0;
+	int rc = mount_dev(mnt, &dev);
+
+	if (rc < 0)
+		snprintf(why, sizeof(why), "%s", strerror(-rc));
+	else
+		rc = ctl_open(ctx, dev, lim, ctl, why, sizeof(why));
+	if (rc < 0)
+		fail("cannot make the control socket for '%s': %s", mnt, why);
+	return rc;
+}
+
+/*
+ * Mount, make the control socket, daemonize, then start what runs threads
+ * or names files after our pid (the store): neither would survive
+ * fuse_daemonize()'s fork.
  */
 static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		       struct fs_ctx *ctx, const char *mnt, const char *backing,
@@ -724,12 +782,14 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 		goto out_destroy;
 	if (fuse_session_mount(se, co->mountpoint) != 0)
 		goto out_signals;
+	if (open_ctl(ctx, mnt, &v->ctl, &ctl) < 0)
+		goto out_unmount;
 	fuse_daemonize(co->foreground);
 	if (!co->foreground && svc_log_to_syslog() < 0)
 		goto out_unmount;
 	if (setup_engine(o, v, backing, ctx) < 0)
 		goto out_unmount;
-	if (start_control(ctx, mnt, o, v, &ctl, &met) < 0) {
+	if (start_control(ctx, mnt, o, v, ctl, &met) < 0) {
 		rc = 1;
 		goto out_unmount;
 	}
@@ -737,8 +797,8 @@ static int run_session(struct fuse_args *args, struct fuse_cmdline_opts *co,
 	rc = run_loop(se, co);
 	svc_stopping();
 	metrics_stop(met);
-	ctl_stop(ctl);
 out_unmount:
+	ctl_stop(ctl);
 	/* parked lock requests are answered while the session exists */
 	locks_free(ctx->locks);
 	ctx->locks = NULL;
@@ -752,12 +812,12 @@ out_destroy:
 
 static void free_opts(struct main_opts *o)
 {
-	char **strs[] = { &o->backing, &o->timeout, &o->fd_cache, &o->user_opens,
-			  &o->block_size, &o->store, &o->store_mem,
-			  &o->store_max, &o->events, &o->on_full,
-			  &o->keep_days, &o->boundary_report,
-			  &o->throttle_max, &o->metrics,
-			  &o->metrics_interval };
+	char **strs[] = { &o->backing, &o->timeout, &o->fd_cache,
+			  &o->user_opens, &o->block_size, &o->store,
+			  &o->store_mem, &o->store_max, &o->events,
+			  &o->on_full, &o->keep_days, &o->boundary_report,
+			  &o->throttle_max, &o->metrics, &o->metrics_interval,
+			  &o->ctl_conns, &o->ctl_follow, &o->ctl_deadline };
 
 	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
 		free(*strs[k]);

@@ -131,14 +131,13 @@ void vnode_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* The caller's process id (the request carries a thread id) and name. */
-static pid_t caller(fuse_req_t req, char *comm, size_t size)
+/* The caller's process id (the request carries a thread id). */
+static pid_t caller(fuse_req_t req)
 {
 	pid_t pid = fuse_req_ctx(req)->pid, tgid = 0;
 	char path[64], line[128];
 	FILE *f;
 
-	snprintf(comm, size, "?");
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
@@ -147,14 +146,7 @@ static pid_t caller(fuse_req_t req, char *comm, size_t size)
 		if (sscanf(line, "Tgid: %d", &tgid) == 1)
 			break;
 	fclose(f);
-	pid = tgid > 0 ? tgid : pid;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	f = fopen(path, "re");
-	if (f && fgets(comm, (int)size, f))
-		comm[strcspn(comm, "\n")] = '\0';
-	if (f)
-		fclose(f);
-	return pid;
+	return tgid > 0 ? tgid : pid;
 }
 
 /* Interrupt of a parked request: take it back and answer it. */
@@ -175,7 +167,6 @@ void vnode_flock(fuse_req_t req, struct fuse_file_info *fi, int op)
 {
 	struct fs_ctx *ctx = fs_ctx(req);
 	int how = op & (LOCK_SH | LOCK_EX | LOCK_UN), rc;
-	char comm[TXN_COMM_MAX];
 	pid_t pid;
 
 	if (how == LOCK_UN) {
@@ -184,9 +175,9 @@ void vnode_flock(fuse_req_t req, struct fuse_file_info *fi, int op)
 	}
 	if (how != LOCK_SH)
 		return (void)fuse_reply_err(req, EINVAL);
-	pid = caller(req, comm, sizeof(comm));
+	pid = caller(req);
 	fuse_req_interrupt_func(req, txn_interrupt, ctx);
-	rc = txn_lock(ctx->txn, fi->fh, pid, comm,
+	rc = txn_lock(ctx->txn, fi->fh, pid, fuse_req_ctx(req)->uid,
 		      op & LOCK_NB ? TXN_NONBLOCK : 0, req);
 	if (rc != TXN_PARKED)
 		fuse_reply_err(req, -rc);

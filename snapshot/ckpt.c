@@ -805,15 +805,14 @@ static void emit_failed(struct ckpt_set *s, const char *name, int rc,
 static void boundary_report(void *arg, const struct txn_report *r)
 {
 	struct ckpt_prep *p = arg;
-	char list[TXN_REPORT_MAX * 64 + 1] = "", comm[TXN_COMM_MAX * 6];
+	char list[TXN_REPORT_MAX * 64 + 1] = "";
 	size_t o = 0;
 
 	for (size_t k = 0; k < r->n && o < sizeof(list); k++)
 		o += (size_t)snprintf(list + o, sizeof(list) - o,
-				      "%s{\"pid\":%d,\"comm\":\"%s\"}",
+				      "%s{\"pid\":%d,\"uid\":%u}",
 				      k ? "," : "", (int)r->holders[k].pid,
-				      events_quote(r->holders[k].comm, comm,
-						   sizeof(comm)));
+				      (unsigned)r->holders[k].uid);
 	if (!r->final)
 		events_emit(p->s->ev, "boundary-wait",
 			    "\"name\":\"%s\",\"waited_s\":%lld,\"open\":%zu,"

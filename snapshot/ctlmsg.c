@@ -125,18 +125,30 @@ int ctlmsg_unquote(char *s)
 	return decode(s);
 }
 
-void ctlmsg_socket_dir(uid_t uid, char *buf, size_t size)
+size_t ctlmsg_socket_dirs(uid_t owner, const char *xdg,
+			  char dirs[][CTLMSG_PATH_MAX], size_t max)
 {
-	if (uid == 0)
-		snprintf(buf, size, "/run/swafs");
-	else
-		snprintf(buf, size, "/tmp/swafs-%u", (unsigned)uid);
+	size_t n = 0;
+
+	if (n < max)
+		snprintf(dirs[n++], CTLMSG_PATH_MAX, "/run/swafs");
+	if (owner == 0)
+		return n;
+	/* a relative $XDG_RUNTIME_DIR is invalid (XDG base directory spec) */
+	if (xdg && xdg[0] == '/' && n < max &&
+	    snprintf(dirs[n], CTLMSG_PATH_MAX, "%s/swafs", xdg) <
+	    CTLMSG_PATH_MAX - 24)	/* room for "/MAJOR:MINOR.sock" */
+		n++;
+	if (n < max)
+		snprintf(dirs[n++], CTLMSG_PATH_MAX, "/run/user/%u/swafs",
+			 (unsigned)owner);
+	if (n < max)
+		snprintf(dirs[n++], CTLMSG_PATH_MAX, "/tmp/swafs-%u",
+			 (unsigned)owner);
+	return n;
 }
 
-void ctlmsg_socket_path(dev_t dev, uid_t uid, char *buf, size_t size)
+void ctlmsg_socket_name(dev_t dev, char *buf, size_t size)
 {
-	char dir[64];
-
-	ctlmsg_socket_dir(uid, dir, sizeof(dir));
-	snprintf(buf, size, "%s/%u:%u.sock", dir, major(dev), minor(dev));
+	snprintf(buf, size, "%u:%u.sock", major(dev), minor(dev));
 }

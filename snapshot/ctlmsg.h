@@ -48,9 +48,21 @@ int ctlmsg_quote(const char *s, char *buf, size_t size);
 /* Decode such a value in place; -EINVAL if malformed. */
 int ctlmsg_unquote(char *s);
 
-/* Where the daemon serving the mount with device number dev listens. */
-void ctlmsg_socket_path(dev_t dev, uid_t uid, char *buf, size_t size);
-/* The directory of that socket. */
-void ctlmsg_socket_dir(uid_t uid, char *buf, size_t size);
+/*
+ * Where the daemon of a mount listens: a socket named after the mount's
+ * device number (ctlmsg_socket_name) in one of the directories below, in
+ * the order swactl tries them.  A daemon run by root uses /run/swafs
+ * (root's, 0755); another uses $XDG_RUNTIME_DIR/swafs, else
+ * /run/user/UID/swafs when that parent is private to it, else
+ * /tmp/swafs-UID, each made 0700 and checked (fs/ctl.c).  xdg is
+ * $XDG_RUNTIME_DIR of a caller that is the mount's owner, else NULL.
+ * Returns how many of max directories were stored.
+ */
+#define CTLMSG_PATH_MAX 108	/* sun_path */
+#define CTLMSG_DIRS_MAX 4
+size_t ctlmsg_socket_dirs(uid_t owner, const char *xdg,
+			  char dirs[][CTLMSG_PATH_MAX], size_t max);
+/* The socket's name in that directory: "MAJOR:MINOR.sock". */
+void ctlmsg_socket_name(dev_t dev, char *buf, size_t size);
 
 #endif

@@ -122,7 +122,7 @@ static struct txn_entry *lock_locked(struct txn *t, struct txn_entry *e,
 	return NULL;
 }
 
-int txn_lock(struct txn *t, uint64_t key, pid_t pid, const char *comm,
+int txn_lock(struct txn *t, uint64_t key, pid_t pid, uid_t uid,
 	     unsigned flags, void *cookie)
 {
 	struct txn_entry *e = calloc(1, sizeof(*e)), *unused;
@@ -132,7 +132,7 @@ int txn_lock(struct txn *t, uint64_t key, pid_t pid, const char *comm,
 		return -ENOMEM;
 	e->h.key = key;
 	e->h.pid = pid;
-	strncpy(e->h.comm, comm ? comm : "", TXN_COMM_MAX - 1);
+	e->h.uid = uid;
 	e->cookie = cookie;
 	pthread_mutex_lock(&t->lock);
 	unused = lock_locked(t, e, flags, &rc);
@@ -294,24 +294,41 @@ static void report_locked(struct txn *t, const struct txn_wait *w,
 
 #define TXN_POLL_NS 100000000ll
 
+/*
+ * Holders that still delay w after waited ns: all of them, or once
+ * others_ns has passed only those of root and the owner.  Lock held.
+ */
+static bool delayed_locked(struct txn *t, const struct txn_wait *w,
+			   int64_t waited)
+{
+	if (!w->bound_others || waited < w->others_ns)
+		return t->nholders > 0;
+	for (struct txn_entry *e = t->holders; e; e = e->next)
+		if (e->h.uid == 0 || e->h.uid == w->owner)
+			return true;
+	return false;
+}
+
 int txn_wait_empty(struct txn *t, const struct txn_wait *w)
 {
 	int64_t start = mono_ns(), now = start;
 	int64_t deadline = w->timeout_ns < 0 ? INT64_MAX : start + w->timeout_ns;
+	int64_t others = w->bound_others ? start + w->others_ns : INT64_MAX;
 	int64_t next_report = start + w->report_ns;
 	int rc = 0;
 
 	pthread_mutex_lock(&t->lock);
-	while (t->nholders > 0) {
+	while (delayed_locked(t, w, now - start)) {
 		int64_t wake = now + TXN_POLL_NS;
 		struct timespec ts;
 
 		wake = wake < deadline ? wake : deadline;
 		wake = wake < next_report ? wake : next_report;
+		wake = wake < others || now >= others ? wake : others;
 		ts = ts_of(wake);
 		pthread_cond_timedwait(&t->empty, &t->lock, &ts);
 		now = mono_ns();
-		if (t->nholders == 0)
+		if (!delayed_locked(t, w, now - start))
 			break;
 		if (now >= deadline) {
 			report_locked(t, w, now - start, true);
@@ -328,7 +345,7 @@ int txn_wait_empty(struct txn *t, const struct txn_wait *w)
 			pthread_mutex_unlock(&t->lock);
 			stop = w->cancelled(w->arg);
 			pthread_mutex_lock(&t->lock);
-			if (stop && t->nholders > 0) {
+			if (stop && delayed_locked(t, w, now - start)) {
 				rc = -ECANCELED;
 				break;
 			}

@@ -23,13 +23,16 @@
 
 struct txn;
 
-#define TXN_COMM_MAX 16		/* like the kernel's TASK_COMM_LEN */
 #define TXN_REPORT_MAX 16	/* holders named in one report */
 
+/*
+ * Who holds a lock: the pid and uid of the request that took it, both
+ * from the kernel (never the command name, which the holder chooses).
+ */
 struct txn_holder {
 	uint64_t key;			/* the open file holding the lock */
-	pid_t pid;			/* who took it */
-	char comm[TXN_COMM_MAX];	/* its command name */
+	pid_t pid;
+	uid_t uid;
 };
 
 struct txn_ops {
@@ -55,14 +58,14 @@ enum txn_lock_flags {
 #define TXN_PARKED 1
 
 /*
- * Take the shared lock for key (pid and comm say who; comm is truncated).
+ * Take the shared lock for key (pid and uid say who).
  * Returns 0 when granted (also when key holds it already), TXN_PARKED
  * when the gate is closed: the cookie then comes back through ops->grant
  * once the gate opens, unless txn_cancel() takes it back first;
  * -EWOULDBLOCK with TXN_NONBLOCK and the gate closed; -EINTR when
  * ops->interrupted says so; -ENOMEM.
  */
-int txn_lock(struct txn *t, uint64_t key, pid_t pid, const char *comm,
+int txn_lock(struct txn *t, uint64_t key, pid_t pid, uid_t uid,
 	     unsigned flags, void *cookie);
 
 /* Drop key's lock, if it holds one. */
@@ -99,10 +102,19 @@ struct txn_wait {
 	/* polled every 100 ms; true ends the wait; may be NULL */
 	bool (*cancelled)(void *arg);
 	void *arg;
+	/*
+	 * bound_others: after others_ns, holders whose uid is neither 0 nor
+	 * owner no longer delay the wait (a checkpoint by root or the
+	 * owner bounds how long other users may hold it back).
+	 */
+	bool bound_others;
+	int64_t others_ns;
+	uid_t owner;
 };
 
 /*
- * With the gate closed, wait until no holder remains.  Returns 0, or
+ * With the gate closed, wait until no holder remains (none of root or the
+ * owner, once others_ns has passed).  Returns 0, or
  * -ETIMEDOUT after a last report with final set, or -ECANCELED.  The gate
  * stays closed either way: the caller opens it.
  */

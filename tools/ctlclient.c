@@ -73,10 +73,82 @@ static int try_connect(const char *path)
 	return fd;
 }
 
+/*
+ * The owner of the swafs mount with device number dev: user_id= of its
+ * line in mountinfo (the kernel's, from whoever mounted it), read from
+ * the last field, the super options: the source before it is the
+ * mounter's text (fsname=, BACKING) and may hold anything but spaces.
+ */
+static int mount_owner(dev_t dev, uid_t *owner)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	unsigned maj, min, uid;
+	int rc = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (rc && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - fuse.swafs "), *u;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || !sep ||
+		    makedev(maj, min) != dev)
+			continue;
+		u = strstr(strrchr(line, ' '), ",user_id=");
+		if (u && sscanf(u, ",user_id=%u", &uid) == 1) {
+			*owner = uid;
+			rc = 0;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/*
+ * Connect to the first socket of the mount that answers
+ * (ctlmsg_socket_dirs) and trust it only when root or the mount's owner
+ * serves it: anyone else answering there is impersonating the daemon.
+ */
+static int connect_daemon(const char *mnt, dev_t dev, uid_t owner, char *why,
+			  size_t size)
+{
+	char dirs[CTLMSG_DIRS_MAX][CTLMSG_PATH_MAX], name[32];
+	char path[CTLMSG_PATH_MAX + sizeof(name)];
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	size_t n = ctlmsg_socket_dirs(owner, getuid() == owner ?
+				      getenv("XDG_RUNTIME_DIR") : NULL, dirs,
+				      CTLMSG_DIRS_MAX);
+	int fd = -ENOENT;
+
+	ctlmsg_socket_name(dev, name, sizeof(name));
+	for (size_t k = 0; k < n && fd < 0; k++) {
+		snprintf(path, sizeof(path), "%.*s/%s", CTLMSG_PATH_MAX - 1,
+			 dirs[k], name);
+		fd = try_connect(path);
+	}
+	if (fd < 0) {
+		snprintf(why, size, "'%s' is not a swafs live tree (no daemon "
+			 "answers for it)", mnt);
+		return -ENOTCONN;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (cred.uid != 0 && cred.uid != owner)) {
+		snprintf(why, size, "'%s' is served by uid %d, neither root "
+			 "nor the mount's owner (uid %u): not trusting it",
+			 path, len == sizeof(cred) ? (int)cred.uid : -1,
+			 (unsigned)owner);
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
 int ctl_connect(const char *mnt, char *why, size_t size)
 {
-	char path[128];
 	struct statx stx;
+	uid_t owner;
 	dev_t dev;
 	int fd;
 
@@ -91,18 +163,14 @@ int ctl_connect(const char *mnt, char *why, size_t size)
 		return -ENOTDIR;
 	}
 	dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	/* a root daemon listens under /run, a user's under /tmp */
-	ctlmsg_socket_path(dev, 0, path, sizeof(path));
-	fd = try_connect(path);
-	if (fd < 0) {
-		ctlmsg_socket_path(dev, getuid(), path, sizeof(path));
-		fd = try_connect(path);
-	}
-	if (fd < 0) {
-		snprintf(why, size, "'%s' is not a swafs live tree (no daemon "
-			 "answers for it)", mnt);
+	if (mount_owner(dev, &owner) < 0) {
+		snprintf(why, size, "'%s' is not a swafs live tree (not a "
+			 "swafs mount)", mnt);
 		return -ENOTCONN;
 	}
+	fd = connect_daemon(mnt, dev, owner, why, size);
+	if (fd < 0)
+		return fd;
 	snprintf(last_mnt, sizeof(last_mnt), "%s", mnt);
 	ctl_set_timeout(fd, 0);
 	return fd;
@@ -183,15 +251,11 @@ void ctl_print_holders(FILE *out, char *list, unsigned long count)
 	unsigned long k = 0;
 
 	for (h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-		char *comm = strchr(h, ':');
+		unsigned pid, uid;
 
-		if (!comm || ctlmsg_unquote(comm + 1) < 0)
+		if (sscanf(h, "%u:%u", &pid, &uid) != 2)
 			continue;
-		*comm = '\0';
-		for (char *p = comm + 1; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
-		fprintf(out, "%s pid %s (%s)", k++ ? "," : ":", h, comm + 1);
+		fprintf(out, "%s pid %u (uid %u)", k++ ? "," : ":", pid, uid);
 	}
 	if (count > k)
 		fprintf(out, "%s%lu more", k ? " and " : ": ", count - k);

@@ -30,7 +30,8 @@
 
 static const char help_checkpoint[] =
 "  checkpoint MNT... --name NAME [--retain saved|all] [--keep]\n"
-"             [--boundary-wait SECS] [--wait SECS] [--path SUBDIR]...\n"
+"             [--boundary-wait SECS] [--others-wait SECS] [--wait SECS]\n"
+"             [--path SUBDIR]...\n"
 "             [--pre CMD] [--post CMD]\n"
 "             [--sync ID]\n"
 "      take checkpoint NAME of the live tree at MNT; returns once the\n"
@@ -50,6 +51,9 @@ static const char help_checkpoint[] =
 "        lock requests wait meanwhile; the holders are named on stderr\n"
 "        every 30 s (the daemon's boundary_report).  Exceeding it exits 3\n"
 "        and changes nothing; the waiting lock requests go on.\n"
+"      --others-wait SECS: with --boundary-wait, holders of users other\n"
+"        than root and the mount's owner delay the checkpoint at most\n"
+"        SECS; after that it waits only for root's and the owner's.\n"
 "      --wait SECS: bound the drain of in-flight calls (default 120,\n"
 "        'nomax' for none); exceeding it exits 3 and changes nothing.\n"
 "      --sync ID: a job of sync group ID: wait until all its jobs have\n"
@@ -228,7 +232,8 @@ static int run_hook(const char *cmd, char *why, size_t size)
 	return WEXITSTATUS(st);
 }
 
-static char take_wait[32] = "120000", take_boundary[32] = "off";
+static char take_wait[32] = "120000", take_boundary[32] = "off",
+	    take_others[32];
 
 static void take_defaults(struct take_req *r)
 {
@@ -259,8 +264,14 @@ int take_option(int c, char *arg, struct take_req *r)
 					sizeof(take_boundary)))
 		return usage_error("invalid --boundary-wait '%s': want "
 				   "seconds or 'nomax'", printable(arg));
-	else if (c != 'n' && c != 'r' && c != 'k' && c != 'p' && c != 'w' &&
-		 c != 't')
+	else if (c == 'o' && (parse_wait(arg, take_others,
+					 sizeof(take_others)) ||
+			      !strcmp(take_others, "nomax")))
+		return usage_error("invalid --others-wait '%s': want seconds",
+				   printable(arg));
+	else if (c == 'o')
+		r->others = take_others;
+	else if (!strchr("nrkpwt", c))
 		return -1;
 	return 0;
 }
@@ -277,6 +288,8 @@ int take_check(const char *verb, struct take_req *r)
 	if (strcmp(r->retain, "saved") && strcmp(r->retain, "all"))
 		return usage_error("invalid --retain '%s': want saved or all",
 				   printable(r->retain));
+	if (r->others && !strcmp(r->boundary, "off"))
+		return usage_error("--others-wait wants --boundary-wait");
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 	{ "keep", no_argument, NULL, 'k' }, \
 	{ "wait", required_argument, NULL, 'w' }, \
 	{ "boundary-wait", required_argument, NULL, 't' }, \
+	{ "others-wait", required_argument, NULL, 'o' }, \
 	{ "path", required_argument, NULL, 'p' }
 
 /*

@@ -153,7 +153,7 @@ static int connect_tree(struct tree *t)
 static int send_take(struct tree *t, const char *verb)
 {
 	static char paths[TAKE_SCOPE_MAX][PATH_MAX];
-	char *argv[6 + TAKE_SCOPE_MAX];
+	char *argv[6 + TAKE_SCOPE_MAX], boundary[80];
 	const struct take_req *r = t->r;
 
 	argv[0] = (char *)verb;
@@ -161,7 +161,10 @@ static int send_take(struct tree *t, const char *verb)
 	argv[2] = (char *)r->retain;
 	argv[3] = r->keep ? "1" : "0";
 	argv[4] = (char *)r->wait;
-	argv[5] = (char *)r->boundary;
+	/* BOUNDARY[:OTHERS_MS] */
+	snprintf(boundary, sizeof(boundary), "%s%s%s", r->boundary,
+		 r->others ? ":" : "", r->others ? r->others : "");
+	argv[5] = boundary;
 	for (int k = 0; k < r->npaths; k++) {
 		scope_rel(t->mnt, r->paths[k], paths[k], sizeof(paths[k]));
 		argv[6 + k] = paths[k];

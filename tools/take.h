@@ -15,6 +15,7 @@ struct take_req {
 	int keep;
 	const char *wait;	/* milliseconds or "nomax" */
 	const char *boundary;	/* "off", milliseconds or "nomax" */
+	const char *others;	/* NULL or milliseconds: --others-wait */
 	const char *paths[TAKE_SCOPE_MAX];
 	int npaths;
 };

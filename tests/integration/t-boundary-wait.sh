@@ -3,7 +3,7 @@
 # MNT/.swafs/txn while a transaction is open; `swactl checkpoint
 # --boundary-wait SECS` waits until none is held and keeps new requests
 # waiting meanwhile.  A holder that outlasts the limit: exit 3 within the
-# limit plus a margin, stderr names its pid and command, no checkpoint,
+# limit plus a margin, stderr names its pid and uid, no checkpoint,
 # the waiting request is granted right after, writers go on.  A holder
 # that finishes mid-wait: the checkpoint follows at once and holds the
 # whole transaction.  The control file is the daemon's alone, and flock on
@@ -66,13 +66,13 @@ sleep 0.3
 pid_alive "$req" || fail "a new transaction was granted during the boundary wait"
 # swactl status shows the checkpoint being taken and who delays it
 st=$("$SWACTL" status "$M") || fail "status during the boundary wait failed"
-printf '%s\n' "$st" | grep -q "^t1: being taken, boundary-wait for .*1 open transaction(s): pid $holder (python3)" ||
+printf '%s\n' "$st" | grep -q "^t1: being taken, boundary-wait for .*1 open transaction(s): pid $holder (uid 0)" ||
 	fail "status does not show the boundary wait: $st"
 "$SWACTL" status "$M" t1 --json | "$PYTHON" -c '
 import json, sys
 r = json.load(sys.stdin)
 assert len(r) == 1 and r[0]["state"] == "boundary-wait" and r[0]["open"] == 1, r
-assert r[0]["holders"].startswith(sys.argv[1] + ":python3"), r' "$holder" ||
+assert r[0]["holders"].startswith(sys.argv[1] + ":0"), r' "$holder" ||
 	fail "status --json does not show the boundary wait"
 rc=0
 wait "$ckpt_pid" || rc=$?
@@ -82,7 +82,7 @@ el_ms=$(( (t1 - t0) / 1000000 ))
 [ "$el_ms" -ge 1900 ] && [ "$el_ms" -lt 4500 ] ||
 	fail "--boundary-wait 2 returned after $el_ms ms"
 log "boundary wait of 2 s ran out after $el_ms ms"
-grep -q "pid $holder (python3)" "$WORK/t1.err" ||
+grep -q "pid $holder (uid 0)" "$WORK/t1.err" ||
 	fail "stderr does not name the holder pid $holder: $(cat "$WORK/t1.err")"
 [ "$(grep -c "still open" "$WORK/t1.err")" -eq 1 ] ||
 	fail "no one-line reason: $(cat "$WORK/t1.err")"
@@ -143,7 +143,7 @@ path, name, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for line in open(path):
     e = json.loads(line)
     if e['event'] == 'boundary-wait' and e['name'] == name and \
-            {'pid': pid, 'comm': 'python3'} in e['holders']:
+            {'pid': pid, 'uid': 0} in e['holders']:
         sys.exit(0)
 sys.exit(1)
 EOF

@@ -968,7 +968,7 @@ Test(ckpt, boundary_timeout_leaves_nothing, .init = setup_txn,
 	struct ckpt_prep *p;
 	int cookie;
 
-	cr_assert_eq(txn_lock(txn, 1, 1, "app", 0, NULL), 0);
+	cr_assert_eq(txn_lock(txn, 1, 1, 1000, 0, NULL), 0);
 	cr_assert_eq(ckpt_bound(s, "b", 0, NULL, 0, &w, &p), -ETIMEDOUT);
 	cr_assert_eq(ckpt_list(s, info, 2), 0);
 	txn_state(txn, &st);
@@ -976,7 +976,7 @@ Test(ckpt, boundary_timeout_leaves_nothing, .init = setup_txn,
 	/* and a later boundary, once the holder is gone, works */
 	txn_unlock(txn, 1);
 	cr_assert_eq(ckpt_bound(s, "b", 0, NULL, 0, &w, &p), 0);
-	cr_assert_eq(txn_lock(txn, 2, 2, "app", 0, &cookie), TXN_PARKED);
+	cr_assert_eq(txn_lock(txn, 2, 2, 1000, 0, &cookie), TXN_PARKED);
 	cr_assert_eq(ckpt_drain(p, -1), 0);
 	cr_assert_eq(granted, 0, "a transaction began before T");
 	ckpt_commit(p);
@@ -1005,7 +1005,7 @@ Test(ckpt, release_does_not_wait_for_a_boundary_wait, .init = setup_txn,
 	void *rc;
 
 	cr_assert_eq(take("old", 0), 0);
-	cr_assert_eq(txn_lock(txn, 1, 1, "app", 0, NULL), 0);
+	cr_assert_eq(txn_lock(txn, 1, 1, 1000, 0, NULL), 0);
 	pthread_create(&th, NULL, bound_long, NULL);
 	usleep(200000);
 	clock_gettime(CLOCK_MONOTONIC, &a);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "snapshot/ctlmsg.h"
 
@@ -101,4 +102,24 @@ Test(ctlmsg, add_then_parse_round_trips_every_byte)
 	cr_assert_eq(ctlmsg_parse(line, argv), 2);
 	cr_assert_str_eq(argv[1], arg);
 	cr_assert_eq(ctlmsg_add(line, 16, arg), -ENAMETOOLONG);
+}
+
+/* Root's daemons listen only under /run/swafs; a user's in its own dirs. */
+Test(ctlmsg, socket_dirs_in_the_order_swactl_tries)
+{
+	char dirs[CTLMSG_DIRS_MAX][CTLMSG_PATH_MAX], name[32];
+
+	cr_assert_eq(ctlmsg_socket_dirs(0, "/run/user/0", dirs,
+					CTLMSG_DIRS_MAX), 1);
+	cr_assert_str_eq(dirs[0], "/run/swafs");
+	cr_assert_eq(ctlmsg_socket_dirs(1000, "/run/user/1000", dirs,
+					CTLMSG_DIRS_MAX), 4);
+	cr_assert_str_eq(dirs[1], "/run/user/1000/swafs");
+	cr_assert_str_eq(dirs[2], "/run/user/1000/swafs");
+	cr_assert_str_eq(dirs[3], "/tmp/swafs-1000");
+	/* a relative $XDG_RUNTIME_DIR is ignored */
+	cr_assert_eq(ctlmsg_socket_dirs(1000, "run", dirs, CTLMSG_DIRS_MAX), 3);
+	cr_assert_str_eq(dirs[1], "/run/user/1000/swafs");
+	ctlmsg_socket_name(makedev(0, 45), name, sizeof(name));
+	cr_assert_str_eq(name, "0:45.sock");
 }
