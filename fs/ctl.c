@@ -350,6 +350,17 @@ static int drain(struct conn *c, const struct take_args *t,
 	return rc;
 }
 
+/* The answer to a commit: the pause writers saw and the instant T. */
+static void say_taken(struct conn *c, const char *name, uint64_t pause_us)
+{
+	struct ckpt *ck = ckpt_get(c->ctx->ckpts, name);
+	const struct timespec *t = ck ? ckpt_time(ck) : NULL;
+	long long t_ns = t ? t->tv_sec * 1000000000ll + t->tv_nsec : 0;
+
+	ckpt_put(ck);
+	say(c->fd, "ok pause_us=%lu t_ns=%lld\n", (unsigned long)pause_us, t_ns);
+}
+
 static void cmd_checkpoint(struct conn *c, int argc, char **argv)
 {
 	struct ckpt_prep *p;
@@ -358,7 +369,7 @@ static void cmd_checkpoint(struct conn *c, int argc, char **argv)
 	if (parse_take(c, argc, argv, &t) < 0 || bound(c, &t, &p) < 0 ||
 	    drain(c, &t, p) < 0)
 		return;
-	say(c->fd, "ok pause_us=%lu\n", (unsigned long)ckpt_commit(p));
+	say_taken(c, t.name, ckpt_commit(p));
 }
 
 /*
@@ -433,7 +444,7 @@ static void cmd_prepare(struct conn *c, int argc, char **argv)
 	/* a client that gave up (a stopped daemon resumed) gets no commit */
 	if (say(c->fd, "ready\n") == 0 && await_word(c, "commit", CTL_STEP_NS) &&
 	    !client_gone(c->fd)) {
-		say(c->fd, "ok pause_us=%lu\n", (unsigned long)ckpt_commit(p));
+		say_taken(c, t.name, ckpt_commit(p));
 		return;
 	}
 	ckpt_abort(p);
@@ -454,6 +465,10 @@ static void cmd_mount(struct conn *c, int argc, char **argv)
 		    argv[1], argv[2]);
 	else if (rc == -EBUSY)
 		say(c->fd, "err 1 '%s' already holds a view\n", argv[2]);
+	else if (rc == -EXDEV)
+		say(c->fd, "err 1 cannot mount '%s' on '%s': it lies inside the "
+		    "live tree, whose directories a view would hide; choose "
+		    "one outside it\n", argv[1], argv[2]);
 	else if (rc == -ELOOP)
 		say(c->fd, "err 1 cannot mount '%s' on '%s': a symlink in the "
 		    "path (give the real path)\n", argv[1], argv[2]);

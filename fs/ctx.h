@@ -40,6 +40,7 @@ struct fs_ctx {
 	struct fdcap *fdcap;	/* live-tree opens charged per uid */
 	int64_t boundary_report_ns;	/* -o boundary_report */
 	struct timespec mounted;	/* times of the control nodes */
+	dev_t dev;		/* the live tree's device, once mounted */
 	_Atomic uint64_t txn_opens;	/* keys of opens of the txn file */
 };
 

@@ -748,13 +748,12 @@ static int open_ctl(struct fs_ctx *ctx, const char *mnt,
 		    const struct ctl_limits *lim, struct ctl **ctl)
 {
 	char why[512];
-	dev_t dev = 0;
-	int rc = mount_dev(mnt, &dev);
+	int rc = mount_dev(mnt, &ctx->dev);
 
 	if (rc < 0)
 		snprintf(why, sizeof(why), "%s", strerror(-rc));
 	else
-		rc = ctl_open(ctx, dev, lim, ctl, why, sizeof(why));
+		rc = ctl_open(ctx, ctx->dev, lim, ctl, why, sizeof(why));
 	if (rc < 0)
 		fail("cannot make the control socket for '%s': %s", mnt, why);
 	return rc;

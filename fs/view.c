@@ -1065,6 +1065,7 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir,
 	       uid_t uid)
 {
 	struct views *vs = live->views;
+	struct stat st = { 0 };
 	struct view *v;
 	int rc, dfd;
 
@@ -1073,6 +1074,12 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir,
 	dfd = vmount_dir_open(dir, uid);
 	if (dfd < 0)
 		return dfd;
+	/* a view inside the live tree would hide its directories */
+	if (fstat(dfd, &st) < 0 || st.st_dev == live->dev) {
+		rc = st.st_dev == live->dev ? -EXDEV : -errno;
+		close(dfd);
+		return rc;
+	}
 	v = calloc(1, sizeof(*v));
 	if (!v) {
 		close(dfd);

@@ -106,6 +106,30 @@ static int mount_owner(dev_t dev, uid_t *owner)
 }
 
 /*
+ * No socket of the mount answers.  Ask the kernel (not its cache) whether
+ * the daemon is still there: once it died, every request on its mount
+ * fails at once with ENOTCONN.  A live daemon without a socket answers.
+ */
+static void say_gone(const char *mnt, char *why, size_t size)
+{
+	snprintf(why, size, "the daemon of '%s' is gone and left its mount "
+		 "behind; 'umount -l %s', then mount the tree again", mnt, mnt);
+}
+
+static void gone_or_silent(const char *mnt, char *why, size_t size)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mnt, AT_STATX_FORCE_SYNC, STATX_TYPE, &stx) < 0 &&
+	    errno == ENOTCONN)
+		say_gone(mnt, why, size);
+	else
+		snprintf(why, size, "the daemon of the swafs live tree '%s' "
+			 "has no control socket where swactl looks (see "
+			 "swafs(8), FILES)", mnt);
+}
+
+/*
  * Connect to the first socket of the mount that answers
  * (ctlmsg_socket_dirs) and trust it only when root or the mount's owner
  * serves it: anyone else answering there is impersonating the daemon.
@@ -129,8 +153,7 @@ static int connect_daemon(const char *mnt, dev_t dev, uid_t owner, char *why,
 		fd = try_connect(path);
 	}
 	if (fd < 0) {
-		snprintf(why, size, "'%s' is not a swafs live tree (no daemon "
-			 "answers for it)", mnt);
+		gone_or_silent(mnt, why, size);
 		return -ENOTCONN;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
@@ -154,8 +177,11 @@ int ctl_connect(const char *mnt, char *why, size_t size)
 
 	/* cached attributes: no request to a daemon that may not answer */
 	if (statx(AT_FDCWD, mnt, AT_STATX_DONT_SYNC, STATX_TYPE, &stx) < 0) {
-		snprintf(why, size, "cannot access '%s': %s", mnt,
-			 strerror(errno));
+		if (errno == ENOTCONN)
+			say_gone(mnt, why, size);
+		else
+			snprintf(why, size, "cannot access '%s': %s", mnt,
+				 strerror(errno));
 		return -errno;
 	}
 	if (!S_ISDIR(stx.stx_mode)) {
@@ -167,6 +193,14 @@ int ctl_connect(const char *mnt, char *why, size_t size)
 		snprintf(why, size, "'%s' is not a swafs live tree (not a "
 			 "swafs mount)", mnt);
 		return -ENOTCONN;
+	}
+	/* a directory inside the tree would take the whole tree */
+	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
+		snprintf(why, size, "'%s' is inside a swafs live tree, not its "
+			 "mount point; give the mount point (a checkpoint "
+			 "covers subtrees with --path)", mnt);
+		return -EINVAL;
 	}
 	fd = connect_daemon(mnt, dev, owner, why, size);
 	if (fd < 0)

@@ -126,7 +126,7 @@ static bool is_number(const char *s)
 	return s[n] == '\0';
 }
 
-static void json_string(const char *s)
+void report_json_str(const char *s)
 {
 	putchar('"');
 	for (; *s; s++) {
@@ -162,14 +162,14 @@ static void print_json_rec(const struct rec *r)
 		const char *v = r->val[i];
 
 		printf("%s", i ? "," : "");
-		json_string(r->key[i]);
+		report_json_str(r->key[i]);
 		putchar(':');
 		if (is_flag(r->key[i]) && (!strcmp(v, "0") || !strcmp(v, "1")))
 			fputs(*v == '1' ? "true" : "false", stdout);
 		else if (is_number(v) || !strcmp(v, "null"))
 			fputs(v, stdout);
 		else
-			json_string(v);
+			report_json_str(v);
 	}
 	putchar('}');
 }

@@ -13,6 +13,9 @@ int report_list(int argc, char **argv);
 int report_status(int argc, char **argv);
 int report_history(int argc, char **argv);
 
+/* Print s as a JSON string, quoted and escaped. */
+void report_json_str(const char *s);
+
 /* Print one encoded KEY=VALUE record (line, changed) as a JSON object,
  * after a comma unless first. */
 void report_json_line(char *line, bool first);

@@ -33,7 +33,7 @@ static const char help_checkpoint[] =
 "             [--boundary-wait SECS] [--others-wait SECS] [--wait SECS]\n"
 "             [--path SUBDIR]...\n"
 "             [--pre CMD] [--post CMD]\n"
-"             [--sync ID]\n"
+"             [--sync ID] [--json]\n"
 "      take checkpoint NAME of the live tree at MNT; returns once the\n"
 "      instant is reached and prints the pause writers saw.  Several\n"
 "      MNTs get one common instant: all are drained and held, then all\n"
@@ -58,15 +58,18 @@ static const char help_checkpoint[] =
 "        'nomax' for none); exceeding it exits 3 and changes nothing.\n"
 "      --sync ID: a job of sync group ID: wait until all its jobs have\n"
 "        joined, then all reach one common instant (or none keeps a\n"
-"        checkpoint); --pre runs once all have joined.\n";
+"        checkpoint); --pre runs once all have joined.\n"
+"      --json: print what was taken as one JSON object: name, and per\n"
+"        tree its mount, pause_us and T (t_ns, ns since the epoch).\n";
 
 static const char help_mount[] =
-"  mount MNT NAME DIR\n"
+"  mount MNT NAME DIR [--json]\n"
 "      mount a read-only view of checkpoint NAME on DIR; `umount DIR`\n"
 "      ends it and, unless --keep, releases the checkpoint.  DIR may hold\n"
 "      no symlink; the directories above it must belong to root or to\n"
 "      you (writable by others only if sticky, like /tmp), and DIR must\n"
-"      be yours unless you are root.\n";
+"      be yours unless you are root.  --json prints name, mount and\n"
+"      view as one JSON object.\n";
 
 static const char help_release[] =
 "  release MNT NAME      release checkpoint NAME now\n";
@@ -303,6 +306,7 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 		{ "pre", required_argument, NULL, 'b' },
 		{ "post", required_argument, NULL, 'a' },
 		{ "sync", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c, rc;
@@ -322,6 +326,8 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 					   printable(optarg));
 		else if (c == 's')
 			*sync = optarg;
+		else if (c == 'j')
+			r->json = 1;
 		else if (c == ':')
 			return usage_error("option '%s' wants a value",
 					   printable(argv[optind - 1]));
@@ -337,19 +343,20 @@ static int parse_checkpoint(int argc, char **argv, struct take_req *r,
 struct pre_hook {
 	const char *cmd;	/* or NULL */
 	const char *name;
+	bool quiet;		/* stdout is for --json alone */
 };
 
 /* Run --pre if given; 0, or 1 when it failed (reported). */
 static int run_pre(void *arg)
 {
 	const struct pre_hook *h = arg;
-
 	char why[128];
 
 	if (!h->cmd)
 		return 0;
 	if (!run_hook(h->cmd, why, sizeof(why))) {
-		printf("--pre command exited 0\n");
+		if (!h->quiet)
+			printf("--pre command exited 0\n");
 		return 0;
 	}
 	fprintf(stderr, "swactl: checkpoint %s not taken: the --pre command "
@@ -358,7 +365,7 @@ static int run_pre(void *arg)
 }
 
 /* Run --post; 0, or 1 when it failed (reported). */
-static int run_post(const char *cmd)
+static int run_post(const char *cmd, bool quiet)
 {
 	char why[128];
 
@@ -366,7 +373,8 @@ static int run_post(const char *cmd)
 		fprintf(stderr, "swactl: the --post command %s\n", why);
 		return 1;
 	}
-	printf("--post command exited 0\n");
+	if (!quiet)
+		printf("--post command exited 0\n");
 	return 0;
 }
 
@@ -382,7 +390,7 @@ static int cmd_checkpoint(int argc, char **argv)
 	struct take_req r = { 0 };
 	const char *pre = NULL, *post = NULL, *sync = NULL;
 	int rc = parse_checkpoint(argc, argv, &r, &pre, &post, &sync);
-	struct pre_hook hook = { .cmd = pre, .name = r.name };
+	struct pre_hook hook = { .cmd = pre, .name = r.name, .quiet = r.json };
 
 	if (rc)
 		return rc;
@@ -391,7 +399,7 @@ static int cmd_checkpoint(int argc, char **argv)
 			       run_pre, &hook);
 	else if (!(rc = run_pre(&hook)))
 		rc = take_all(&r, argv + optind, argc - optind, NULL, NULL);
-	if (post && run_post(post) && rc == 0)
+	if (post && run_post(post, r.json) && rc == 0)
 		rc = 1;
 	return rc;
 }
@@ -434,11 +442,12 @@ static int view_dir_path(const char *in, char *out, size_t size)
 
 static int cmd_mount(int argc, char **argv)
 {
+	bool json = argc == 5 && !strcmp(argv[4], "--json");
 	char dir[4096], rest[256];
 	int rc;
 
-	if (argc != 4)
-		return usage_error("mount wants MNT NAME DIR");
+	if (argc != 4 && !json)
+		return usage_error("mount wants MNT NAME DIR [--json]");
 	if (!parse_name_ok(argv[2]))
 		return usage_error("invalid checkpoint name '%s'", printable(argv[2]));
 	if (view_dir_path(argv[3], dir, sizeof(dir)) < 0) {
@@ -448,8 +457,15 @@ static int cmd_mount(int argc, char **argv)
 	}
 	rc = simple(argv[1], 3, (char *[]){ "mount", argv[2], dir }, rest,
 		    sizeof(rest));
-	if (rc == 0)
+	if (rc == 0 && json) {
+		printf("{\"name\":\"%s\",\"mount\":", argv[2]);
+		report_json_str(argv[1]);
+		printf(",\"view\":");
+		report_json_str(dir);
+		printf("}\n");
+	} else if (rc == 0) {
 		printf("view of %s mounted on %s\n", argv[2], dir);
+	}
 	return rc;
 }
 
@@ -540,12 +556,13 @@ static void print_group(char *record, void *arg)
 	if (l->json) {
 		report_json_line(record, l->first);
 	} else {
-		sscanf(record, "id=%79s count=%u joined=%u age=%lld "
-		       "wait_left=%23s pid=%d", id, &count, &joined, &age,
+		sscanf(record, "id=%79s count=%u joined=%u age_s=%lld "
+		       "wait_left_s=%23s pid=%d", id, &count, &joined, &age,
 		       left, &pid);
 		printf("%-20s %u of %u jobs joined  age %llds  wait left %s%s"
-		       "  coordinator pid %d\n", id, joined, count, age, left,
-		       strcmp(left, "nomax") ? "s" : "", pid);
+		       "  coordinator pid %d\n", id, joined, count, age,
+		       strcmp(left, "null") ? left : "nomax",
+		       strcmp(left, "null") ? "s" : "", pid);
 	}
 	l->first = false;
 }

@@ -134,12 +134,12 @@ static void peer_gone(struct coord *g, int k)
 static void coord_info(struct coord *g, int fd)
 {
 	int64_t now = now_ms();
-	char left[24] = "nomax";
+	char left[24] = "null";	/* no limit */
 
 	if (!g->nomax)
 		snprintf(left, sizeof(left), "%lld",
 			 (long long)(g->deadline - now + 999) / 1000);
-	say(fd, "ok id=%s count=%u joined=%u age=%lld wait_left=%s pid=%d "
+	say(fd, "ok id=%s count=%u joined=%u age_s=%lld wait_left_s=%s pid=%d "
 	    "uid=%u\n", g->id, g->count, g->joined,
 	    (long long)(now - g->t0) / 1000, left, (int)getpid(),
 	    (unsigned)g->owner);

@@ -31,6 +31,7 @@
 
 #include "snapshot/ctlmsg.h"
 #include "tools/ctlclient.h"
+#include "tools/report.h"
 #include "tools/take.h"
 
 struct tree {
@@ -458,6 +459,32 @@ static void say_not_taken(const struct tree *ts, int n)
 			"%d trees\n", ts[0].r->name, n);
 }
 
+/*
+ * Each tree answered "pause_us=N t_ns=M": a line per tree for people, or
+ * {"name":..., "trees":[{"mount":..., "pause_us":N, "t_ns":M}, ...]}.
+ */
+static void say_taken(const struct take_req *r, const struct tree *ts, int n)
+{
+	unsigned long long pause, t_ns;
+
+	if (r->json)
+		printf("{\"name\":\"%s\",\"trees\":[", r->name);
+	for (int k = 0; k < n; k++) {
+		pause = t_ns = 0;
+		sscanf(ts[k].rest, "pause_us=%llu t_ns=%llu", &pause, &t_ns);
+		if (!r->json) {
+			printf("checkpoint %s taken on %s (pause_us=%llu)\n",
+			       r->name, ts[k].mnt, pause);
+			continue;
+		}
+		printf("%s{\"mount\":", k ? "," : "");
+		report_json_str(ts[k].mnt);
+		printf(",\"pause_us\":%llu,\"t_ns\":%llu}", pause, t_ns);
+	}
+	if (r->json)
+		printf("]}\n");
+}
+
 static int take_one(const struct take_req *r, const char *mnt)
 {
 	struct tree t = { .r = r, .mnt = mnt };
@@ -473,7 +500,7 @@ static int take_one(const struct take_req *r, const char *mnt)
 		fclose(t.f);
 	}
 	if (t.rc == 0)
-		printf("checkpoint %s taken on %s (%s)\n", r->name, mnt, t.rest);
+		say_taken(r, &t, 1);
 	return t.rc;
 }
 
@@ -521,9 +548,8 @@ int take_all(const struct take_req *r, char *const mnts[], int n,
 	for (int k = 0; k < n; k++)
 		if (ts[k].fd >= 0)	/* connected, never asked */
 			close(ts[k].fd);
-	for (int k = 0; k < n && rc == 0; k++)
-		printf("checkpoint %s taken on %s (%s)\n", r->name, mnts[k],
-		       ts[k].rest);
+	if (rc == 0)
+		say_taken(r, ts, n);
 	if (rc)
 		say_not_taken(ts, n);
 	free(ts);

@@ -18,6 +18,7 @@ struct take_req {
 	const char *others;	/* NULL or milliseconds: --others-wait */
 	const char *paths[TAKE_SCOPE_MAX];
 	int npaths;
+	int json;		/* say what was taken as one JSON object */
 };
 
 /* The trees of one take_all, every one drained and held. */

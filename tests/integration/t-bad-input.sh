@@ -208,5 +208,18 @@ swafs_mount "$B" "$M" "store=$S"
 bad 1 "'$M' is already a swafs live tree" "$SWAFS" "$B" "$M" -f
 bad 1 "'$M' is already a swafs live tree" "$SWAFS" "$M" "$M" -f
 assert_eq "mounts on '$M' after the refusals" 1 "$(fuse_mount_count "$M")"
-swafs_umount "$M"
+mkdir -p "$M/sub/inner"
+bad 1 "inside a swafs live tree, not its mount point" \
+	"$SWACTL" checkpoint "$M/sub" --name whole
+assert_eq "checkpoints after a subdirectory was given" "" "$(swactl list "$M")"
+ckpt_take "$M" here
+bad 1 "lies inside the live tree" "$SWACTL" mount "$M" here "$M/sub/inner"
+is_fuse_mount "$M/sub/inner" && fail "a view was mounted inside the live tree"
+bad 1 "'$WORK/afile': Not a directory" "$SWACTL" mount "$M" here "$WORK/afile"
+swactl release "$M" here
+# a daemon that died: say so and how to recover
+kill -KILL "$SWAFS_PID"
+wait "$SWAFS_PID" 2>/dev/null || true
+bad 1 "is gone and left its mount behind; 'umount -l $M'" "$SWACTL" list "$M"
+umount -l "$M"
 log ok

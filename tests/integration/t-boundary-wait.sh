@@ -111,6 +111,9 @@ ckpt_helper "$holder"
 wait_until 10 test -e "$WORK/h1.ready" || fail "the holder did not get the lock"
 "$SWACTL" checkpoint "$M" --name t2 --boundary-wait 30 >"$WORK/t2.out" 2>"$WORK/t2.err" &
 ckpt_pid=$!
+# the gate is closed once the checkpoint shows in its boundary wait
+wait_until 10 eval '"$SWACTL" status "$M" | grep -q "^t2: being taken, boundary-wait"' ||
+	fail "t2 never showed its boundary wait: $(cat "$WORK/t2.err")"
 # an interrupted request returns at once (parked, it is answered EINTR),
 # not when the gate opens
 (

@@ -116,6 +116,27 @@ assert c["name"] == "c1" and c["retain"] == "saved", c
 assert c["valid"] is True and c["keep"] is False, c
 ' || fail "list --json: $("$SWACTL" list "$M" --json)"
 
+# ---- --json on checkpoint and mount: one object, its T that of list ---------------------------
+"$SWACTL" checkpoint "$M" --name j1 --json --pre true --post true >"$WORK/j1.json" ||
+	fail "checkpoint --json failed"
+"$SWACTL" list "$M" --json >"$WORK/list.json"
+mkdir -p "$WORK/vj"
+"$SWACTL" mount "$M" j1 "$WORK/vj" --json >"$WORK/vj.json" || fail "mount --json failed"
+"$PYTHON" - "$WORK/j1.json" "$WORK/list.json" "$WORK/vj.json" "$M" "$WORK/vj" <<'EOF2' ||
+import json, sys
+j, l, v = (json.load(open(p)) for p in sys.argv[1:4])
+mnt, view = sys.argv[4:6]
+assert j["name"] == "j1" and len(j["trees"]) == 1, j
+t = j["trees"][0]
+assert t["mount"] == mnt and isinstance(t["pause_us"], int), j
+c = [c for c in l if c["name"] == "j1"][0]
+assert t["t_ns"] == c["t_ns"], (t, c)
+assert v == {"name": "j1", "mount": mnt, "view": view}, v
+EOF2
+	fail "--json output: $(cat "$WORK/j1.json" "$WORK/vj.json")"
+umount "$WORK/vj"
+"$SWACTL" release "$M" j1 2>/dev/null || true
+
 # ---- release, --keep, views ------------------------------------------------------------------
 view_mount "$M" c1 "$WORK/v1"
 assert_eq "view of c1" one "$(cat "$WORK/v1/f")"

@@ -56,7 +56,7 @@ while True:
     c, _ = s.accept()
     held.append(c)              # never answers "end" or a join
     if c.recv(64).startswith(b"info"):
-        c.sendall(b"ok id=%s count=9 joined=9 age=1 wait_left=9 pid=1 uid=0\n"
+        c.sendall(b"ok id=%s count=9 joined=9 age_s=1 wait_left_s=9 pid=1 uid=0\n"
                   % sys.argv[1].encode())
 ' "$G.sq"
 sleep 0.5

@@ -103,6 +103,18 @@ as_nobody() { setpriv --reuid=$NOBODY_UID --regid=$NOBODY_GID --clear-groups "$@
 
 # ---- errors ---------------------------------------------------------
 start_group "$G.a" --count 2 --wait 30
+start_group "$G.n" --count 2 --wait nomax
+"$SWACTL" sync list --json | "$PYTHON" -c '
+import json, sys
+g = {g["id"]: g for g in json.load(sys.stdin)}
+a, n = g[sys.argv[1]], g[sys.argv[2]]
+for x in (a, n):
+    assert isinstance(x["age_s"], int) and "age" not in x, x
+assert 0 < a["wait_left_s"] <= 30 and n["wait_left_s"] is None, (a, n)' "$G.a" "$G.n" ||
+	fail "sync list --json: $("$SWACTL" sync list --json)"
+"$SWACTL" sync list | grep -q "^$G.n .*wait left nomax " ||
+	fail "sync list: $("$SWACTL" sync list)"
+expect_rc 0 "0 jobs were waiting" "$SWACTL" sync end "$G.n"
 expect_rc 5 "sync group $G.a already started" "$SWACTL" sync start "$G.a" --count 3
 expect_rc 0 "0 jobs were waiting" "$SWACTL" sync end "$G.a"
 coord_gone "$COORD"
