@@ -24,6 +24,7 @@ _swactl()
 	case $prev in
 	--retain) COMPREPLY=($(compgen -W 'saved all' -- "$cur")); return ;;
 	--wait | --boundary-wait) COMPREPLY=($(compgen -W 'nomax' -- "$cur")); return ;;
+	--since | --others-wait | -n) return ;;
 	--name | --sync | --count | --pre | --post) return ;;
 	--path | --to) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	--compress) COMPREPLY=($(compgen -W 'zstd lz4 none' -- "$cur")); return ;;
@@ -35,8 +36,8 @@ _swactl()
 	checkpoint)
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W '--name --retain --keep
-				--boundary-wait --wait --path --pre --post --sync
-				--help' -- "$cur"))
+				--boundary-wait --others-wait --wait --path --pre
+				--post --sync --json --help' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi ;;
@@ -56,7 +57,7 @@ _swactl()
 		fi ;;
 	events)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '--follow --help' -- "$cur"))
+			COMPREPLY=($(compgen -W '--follow --since --name -n --help' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -d -- "$cur"))
 		fi ;;

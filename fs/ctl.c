@@ -711,13 +711,31 @@ static void cmd_history(struct conn *c, int argc)
 }
 
 /* Users other than root and the owner see only when what happened. */
+/* AFTER of an events request: a sequence number, or -N for the last N. */
+static int parse_after(const struct conn *c, const char *s, uint64_t *after)
+{
+	uint64_t n, seq;
+
+	if (s[0] != '-')
+		return parse_u64(s, 0, UINT64_MAX, after);
+	if (parse_u64(s + 1, 0, UINT64_MAX, &n))
+		return -EINVAL;
+	seq = events_seq(c->ctx->events);
+	*after = seq > n ? seq - n : 0;
+	return 0;
+}
+
+/*
+ * events AFTER FOLLOW: the lines after sequence number AFTER (-N: the last
+ * N), then with FOLLOW=1 every new one until the client goes.
+ */
 static void cmd_events(struct conn *c, int argc, char **argv)
 {
 	uint64_t after = 0, follow = 0, last;
 	char *buf;
 	size_t n, out;
 
-	if (argc != 3 || parse_u64(argv[1], 0, UINT64_MAX, &after) ||
+	if (argc != 3 || parse_after(c, argv[1], &after) ||
 	    parse_u64(argv[2], 0, 1, &follow))
 		return (void)say(c->fd, "err 2 malformed events request\n");
 	buf = malloc(65536);

@@ -163,3 +163,13 @@ size_t events_read(struct events *ev, uint64_t after, char *buf, size_t size,
 	pthread_mutex_unlock(&ev->lock);
 	return o;
 }
+
+uint64_t events_seq(struct events *ev)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&ev->lock);
+	s = ev->seq;
+	pthread_mutex_unlock(&ev->lock);
+	return s;
+}

@@ -39,4 +39,7 @@ const char *events_quote(const char *s, char *buf, size_t size);
 size_t events_read(struct events *ev, uint64_t after, char *buf, size_t size,
 		   uint64_t *last);
 
+/* The sequence number of the last line emitted (0: none yet). */
+uint64_t events_seq(struct events *ev);
+
 #endif

@@ -109,6 +109,31 @@ int parse_secs(const char *s, double max, double *out)
 	return 0;
 }
 
+int parse_age(const char *s, double max, double *out)
+{
+	static const struct { char unit; double secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	char num[32];
+	size_t n = strlen(s);
+	double v, scale = 1;
+	int rc;
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+		if (num[n - 1] == units[k].unit) {
+			scale = units[k].secs;
+			num[n - 1] = '\0';
+		}
+	rc = parse_secs(num, max / scale, &v);
+	if (rc < 0)
+		return rc;
+	*out = v * scale;
+	return 0;
+}
+
 bool parse_name_ok(const char *s)
 {
 	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"

@@ -22,6 +22,10 @@ int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Seconds: decimal with an optional fraction ("1", "0.25"), in [0, max]. */
 int parse_secs(const char *s, double max, double *out);
 
+/* A duration: seconds as parse_secs() with an optional unit s, m, h or d
+ * ("90", "30s", "10m", "1.5h", "7d"), in [0, max] seconds. */
+int parse_age(const char *s, double max, double *out);
+
 /* Checkpoint and sync-group names: [A-Za-z0-9._-]{1,64}, not "." or "..". */
 bool parse_name_ok(const char *s);
 

@@ -18,6 +18,7 @@
 
 #include "snapshot/parse.h"
 #include "tools/ctlclient.h"
+#include "tools/evlog.h"
 #include "tools/report.h"
 #include "tools/restore.h"
 #include "tools/save.h"
@@ -78,7 +79,12 @@ static const char help_list[] =
 "  list MNT [--json]     list the checkpoints of MNT\n";
 
 static const char help_events[] =
-"  events MNT [--follow] print the mount's events (JSON Lines)\n";
+"  events MNT [--follow] [--since WHEN] [--name NAME] [-n N]\n"
+"      print the mount's events (JSON Lines): those kept in memory (the\n"
+"      last 1024), or the last N; --follow then waits for new ones.\n"
+"      --since: only those at or after WHEN, an age (30s, 10m, 2h, 1d)\n"
+"      or a UTC time YYYY-MM-DDTHH:MM[:SS]; --name: only checkpoint\n"
+"      NAME's.\n";
 
 static const char help_status[] =
 "  status MNT [NAME] [--json|--watch]\n"
@@ -481,28 +487,6 @@ static int cmd_release(int argc, char **argv)
 		      sizeof(rest));
 }
 
-static int cmd_events(int argc, char **argv)
-{
-	bool follow = argc == 3 && !strcmp(argv[2], "--follow");
-	char rest[256], line[4096];
-	FILE *f;
-	int rc;
-
-	if (argc != 2 && !follow)
-		return usage_error("events wants MNT [--follow]");
-	f = request(argv[1], 3, (char *[]){ "events", "0", follow ? "1" : "0" });
-	if (!f)
-		return 1;
-	rc = ctl_status(f, NULL, rest, sizeof(rest));
-	if (follow)
-		ctl_set_timeout(fileno(f), -1);	/* events come when they come */
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while (rc == 0 && fgets(line, sizeof(line), f))
-		fputs(line, stdout);
-	fclose(f);
-	return rc;
-}
-
 /* sync start ID --count N [--wait SECS] (argv[0] is "start") */
 static int cmd_sync_start(int argc, char **argv)
 {
@@ -600,7 +584,7 @@ static const struct command {
 	{ "mount", cmd_mount, help_mount },
 	{ "release", cmd_release, help_release },
 	{ "list", report_list, help_list },
-	{ "events", cmd_events, help_events },
+	{ "events", evlog_run, help_events },
 	{ "status", report_status, help_status },
 	{ "history", report_history, help_history },
 	{ "sync", cmd_sync, help_sync },

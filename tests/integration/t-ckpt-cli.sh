@@ -137,6 +137,32 @@ EOF2
 umount "$WORK/vj"
 "$SWACTL" release "$M" j1 2>/dev/null || true
 
+# ---- events: -n, --name, --since, --follow from the end -------------------------------------
+ckpt_take "$M" ev1
+ckpt_take "$M" ev2
+"$SWACTL" events "$M" >"$WORK/ev.all"
+assert_eq "events -n 1" "$(tail -1 "$WORK/ev.all")" "$("$SWACTL" events "$M" -n 1)"
+assert_eq "events -n 0" "" "$("$SWACTL" events "$M" -n 0)"
+[ "$("$SWACTL" events "$M" --name ev1 | wc -l)" -ge 2 ] ||
+	fail "events --name ev1: $("$SWACTL" events "$M" --name ev1)"
+"$SWACTL" events "$M" --name ev1 | grep -v '"name":"ev1"' &&
+	fail "events --name ev1 printed another checkpoint's events"
+assert_eq "events --since 1h" "$(cat "$WORK/ev.all")" "$("$SWACTL" events "$M" --since 1h)"
+future=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M)
+assert_eq "events --since an hour ahead" "" "$("$SWACTL" events "$M" --since "$future")"
+assert_status "events --since garbage" 2 "$SWACTL" events "$M" --since yesterday
+assert_status "events -n garbage" 2 "$SWACTL" events "$M" -n x
+"$SWACTL" events "$M" --follow -n 0 --name ev3 >"$WORK/ev.follow" &
+fpid=$!
+ckpt_helper $fpid
+sleep 0.5
+ckpt_take "$M" ev3
+wait_until 10 grep -q '"event":"reached","name":"ev3"' "$WORK/ev.follow" ||
+	fail "events --follow -n 0 did not show ev3: $(cat "$WORK/ev.follow")"
+grep -q '"name":"ev[12]"' "$WORK/ev.follow" && fail "--follow -n 0 replayed the past"
+kill "$fpid"
+swactl release "$M" ev1 && swactl release "$M" ev2 && swactl release "$M" ev3
+
 # ---- release, --keep, views ------------------------------------------------------------------
 view_mount "$M" c1 "$WORK/v1"
 assert_eq "view of c1" one "$(cat "$WORK/v1/f")"

@@ -94,3 +94,25 @@ Test(parse, names)
 	long_name[65] = '\0';
 	cr_assert_not(parse_name_ok(long_name));
 }
+
+Test(parse, age_units_and_limits)
+{
+	double v;
+
+	cr_assert_eq(parse_age("90", 1e9, &v), 0);
+	cr_assert_float_eq(v, 90, 1e-9);
+	cr_assert_eq(parse_age("30s", 1e9, &v), 0);
+	cr_assert_float_eq(v, 30, 1e-9);
+	cr_assert_eq(parse_age("10m", 1e9, &v), 0);
+	cr_assert_float_eq(v, 600, 1e-9);
+	cr_assert_eq(parse_age("1.5h", 1e9, &v), 0);
+	cr_assert_float_eq(v, 5400, 1e-9);
+	cr_assert_eq(parse_age("7d", 1e9, &v), 0);
+	cr_assert_float_eq(v, 7 * 86400, 1e-9);
+	cr_assert_eq(parse_age("2d", 86400, &v), -ERANGE);
+	cr_assert_eq(parse_age("", 1e9, &v), -EINVAL);
+	cr_assert_eq(parse_age("d", 1e9, &v), -EINVAL);
+	cr_assert_eq(parse_age("5w", 1e9, &v), -EINVAL);
+	cr_assert_eq(parse_age("5dd", 1e9, &v), -EINVAL);
+	cr_assert_eq(parse_age("-5m", 1e9, &v), -EINVAL);
+}
