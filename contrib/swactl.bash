@@ -24,7 +24,7 @@ _swactl()
 	case $prev in
 	--retain) COMPREPLY=($(compgen -W 'saved all' -- "$cur")); return ;;
 	--wait | --boundary-wait) COMPREPLY=($(compgen -W 'nomax' -- "$cur")); return ;;
-	--since | --others-wait | -n) return ;;
+	--since | --others-wait | --keep-for | -n) return ;;
 	--name | --sync | --count | --pre | --post) return ;;
 	--path | --to) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	--compress) COMPREPLY=($(compgen -W 'zstd lz4 none' -- "$cur")); return ;;
@@ -35,7 +35,7 @@ _swactl()
 	case $cmd in
 	checkpoint)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '--name --retain --keep
+			COMPREPLY=($(compgen -W '--name --retain --keep --keep-for
 				--boundary-wait --others-wait --wait --path --pre
 				--post --sync --json --help' -- "$cur"))
 		else
@@ -69,7 +69,7 @@ _swactl()
 		fi ;;
 	save)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '--name --retain --keep
+			COMPREPLY=($(compgen -W '--name --retain --keep --keep-for
 				--boundary-wait --wait --path --to --compress
 				--streams --copies --dry-run --help' -- "$cur"))
 		else

@@ -29,6 +29,7 @@
 #include "fs/ctl.h"
 #include "fs/view.h"
 #include "snapshot/ctlconn.h"
+#include "snapshot/ckeep.h"
 #include "snapshot/ctlmsg.h"
 #include "snapshot/events.h"
 #include "snapshot/hist.h"
@@ -164,6 +165,7 @@ struct take_args {
 	bool boundary;		/* wait for open transactions first */
 	int64_t boundary_ns;	/* < 0: no limit */
 	int64_t others_ns;	/* < 0: other users' holders delay it all along */
+	int64_t keep_ns;	/* > 0: released this long after T at the latest */
 	const char *const *paths;
 	size_t npaths;
 };
@@ -206,14 +208,28 @@ static int parse_boundary(char *arg, struct take_args *t)
  * VERB NAME saved|all KEEP WAIT_MS|nomax BOUNDARY [PATH...] (BOUNDARY:
  * parse_boundary); says why if not.
  */
+/* KEEP of a take: 0, 1 (until released), or 1:MS (at most MS ms). */
+static int parse_keep(const char *s, struct take_args *t)
+{
+	uint64_t keep = 1, ms = 0;
+
+	if (!strncmp(s, "1:", 2)) {
+		if (parse_u64(s + 2, 1, CTL_WAIT_MAX_MS, &ms))
+			return -EINVAL;
+	} else if (parse_u64(s, 0, 1, &keep)) {
+		return -EINVAL;
+	}
+	t->flags = keep ? CKPT_KEEP : 0;
+	t->keep_ns = (int64_t)ms * 1000000;
+	return 0;
+}
+
 static int parse_take(struct conn *c, int argc, char **argv,
 		      struct take_args *t)
 {
-	uint64_t keep;
-
 	if (argc < 6 || argc > 6 + CKPT_SCOPE_MAX || !parse_name_ok(argv[1]) ||
 	    (strcmp(argv[2], "saved") && strcmp(argv[2], "all")) ||
-	    parse_u64(argv[3], 0, 1, &keep) ||
+	    parse_keep(argv[3], t) ||
 	    parse_ms(argv[4], &t->wait_ns) || parse_boundary(argv[5], t)) {
 		say(c->fd, "err 2 malformed %s request\n", argv[0]);
 		return -1;
@@ -222,8 +238,7 @@ static int parse_take(struct conn *c, int argc, char **argv,
 		if (check_scope_path(c, argv[k]) < 0)
 			return -1;
 	t->name = argv[1];
-	t->flags = (strcmp(argv[2], "all") ? 0 : CKPT_RETAIN_ALL) |
-		   (keep ? CKPT_KEEP : 0);
+	t->flags |= strcmp(argv[2], "all") ? 0 : CKPT_RETAIN_ALL;
 	t->paths = (const char *const *)argv + 6;
 	t->npaths = (size_t)argc - 6;
 	return 0;
@@ -351,12 +366,15 @@ static int drain(struct conn *c, const struct take_args *t,
 }
 
 /* The answer to a commit: the pause writers saw and the instant T. */
-static void say_taken(struct conn *c, const char *name, uint64_t pause_us)
+static void say_taken(struct conn *c, const struct take_args *a,
+		      uint64_t pause_us)
 {
-	struct ckpt *ck = ckpt_get(c->ctx->ckpts, name);
+	struct ckpt *ck = ckpt_get(c->ctx->ckpts, a->name);
 	const struct timespec *t = ck ? ckpt_time(ck) : NULL;
 	long long t_ns = t ? t->tv_sec * 1000000000ll + t->tv_nsec : 0;
 
+	if (ck && a->keep_ns > 0 && ckeep_add(c->ctx->keep, ck, a->keep_ns) < 0)
+		ckpt_release_this(ck);	/* never kept past what was asked */
 	ckpt_put(ck);
 	say(c->fd, "ok pause_us=%lu t_ns=%lld\n", (unsigned long)pause_us, t_ns);
 }
@@ -369,7 +387,7 @@ static void cmd_checkpoint(struct conn *c, int argc, char **argv)
 	if (parse_take(c, argc, argv, &t) < 0 || bound(c, &t, &p) < 0 ||
 	    drain(c, &t, p) < 0)
 		return;
-	say_taken(c, t.name, ckpt_commit(p));
+	say_taken(c, &t, ckpt_commit(p));
 }
 
 /*
@@ -444,7 +462,7 @@ static void cmd_prepare(struct conn *c, int argc, char **argv)
 	/* a client that gave up (a stopped daemon resumed) gets no commit */
 	if (say(c->fd, "ready\n") == 0 && await_word(c, "commit", CTL_STEP_NS) &&
 	    !client_gone(c->fd)) {
-		say_taken(c, t.name, ckpt_commit(p));
+		say_taken(c, &t, ckpt_commit(p));
 		return;
 	}
 	ckpt_abort(p);

@@ -17,6 +17,7 @@
 #include "snapshot/ckpt.h"
 #include "snapshot/txn.h"
 
+struct ckeep;
 struct ctl;
 struct fdcap;
 struct hist;
@@ -26,6 +27,7 @@ struct locks;
 struct fs_ctx {
 	struct ino_table *itab;	/* owns the backing root descriptor */
 	struct ckpt_set *ckpts;	/* checkpoints of this live tree */
+	struct ckeep *keep;	/* releases --keep-for checkpoints */
 	struct events *events;
 	struct hist *hist;	/* checkpoint history; NULL if unavailable */
 	struct views *views;	/* mounted checkpoint views */

@@ -31,6 +31,7 @@
 #include "fs/svc.h"
 #include "fs/view.h"
 #include "fs/vnode.h"
+#include "snapshot/ckeep.h"
 #include "snapshot/events.h"
 #include "snapshot/hist.h"
 #include "snapshot/parse.h"
@@ -587,6 +588,8 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 	rc = ckpt_set_create(&co, &ctx->ckpts);
 	if (rc == 0)
 		rc = views_create(&ctx->views);
+	if (rc == 0)
+		rc = ckeep_create(ctx->events, &ctx->keep);
 	if (rc < 0)
 		return fail("cannot set up checkpoints with store '%s': %s",
 			    v->store, strerror(-rc));
@@ -599,6 +602,7 @@ static bool teardown_engine(struct fs_ctx *ctx)
 {
 	if (!views_free(ctx->views))
 		return false;
+	ckeep_free(ctx->keep);
 	ckpt_set_free(ctx->ckpts);
 	hist_close(ctx->hist);
 	txn_free(ctx->txn);

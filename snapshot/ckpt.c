@@ -1061,6 +1061,11 @@ int ckpt_release(struct ckpt_set *s, const char *name)
 	return release_one(s, NULL, name);
 }
 
+int ckpt_release_this(struct ckpt *c)
+{
+	return release_one(c->set, c, NULL);
+}
+
 void ckpt_view_attach(struct ckpt *c)
 {
 	atomic_fetch_add(&c->views, 1);

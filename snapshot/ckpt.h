@@ -161,6 +161,8 @@ void ckpt_abort(struct ckpt_prep *p);
 
 /* Release name now (its views get EIO from here on).  -ENOENT if none. */
 int ckpt_release(struct ckpt_set *s, const char *name);
+/* Release c itself, not whatever has its name now.  -ENOENT if gone. */
+int ckpt_release_this(struct ckpt *c);
 
 /* Reference a checkpoint by name (NULL if none); drop with ckpt_put(). */
 struct ckpt *ckpt_get(struct ckpt_set *s, const char *name);

@@ -31,6 +31,7 @@
 
 static const char help_checkpoint[] =
 "  checkpoint MNT... --name NAME [--retain saved|all] [--keep]\n"
+"             [--keep-for AGE]\n"
 "             [--boundary-wait SECS] [--others-wait SECS] [--wait SECS]\n"
 "             [--path SUBDIR]...\n"
 "             [--pre CMD] [--post CMD]\n"
@@ -46,6 +47,8 @@ static const char help_checkpoint[] =
 "      --retain saved (default): a block's pre-image is dropped once the\n"
 "        view has served it; all: keep every pre-image until release.\n"
 "      --keep: keep the checkpoint after its last view is unmounted.\n"
+"      --keep-for AGE (90s, 30m, 12h, 7d): --keep, but release it AGE\n"
+"        after its instant at the latest (a keep-expired event says so).\n"
 "      --boundary-wait SECS: first wait until no application holds a\n"
 "        shared flock on MNT/.swafs/txn (an open transaction), at most\n"
 "        SECS ('nomax' for no limit; default: no boundary wait).  New\n"
@@ -244,6 +247,20 @@ static int run_hook(const char *cmd, char *why, size_t size)
 static char take_wait[32] = "120000", take_boundary[32] = "off",
 	    take_others[32];
 
+/* --keep-for AGE: --keep, released AGE after T at the latest. */
+static int parse_keep_for(const char *arg, struct take_req *r)
+{
+	static char ms[32];
+	double secs;
+
+	if (parse_age(arg, 365.0 * 86400, &secs) < 0 || secs < 0.001)
+		return -1;
+	snprintf(ms, sizeof(ms), "%.0f", secs * 1000);
+	r->keep = 1;
+	r->keep_for = ms;
+	return 0;
+}
+
 static void take_defaults(struct take_req *r)
 {
 	if (!r->wait) {
@@ -262,6 +279,10 @@ int take_option(int c, char *arg, struct take_req *r)
 		r->retain = arg;
 	else if (c == 'k')
 		r->keep = 1;
+	else if (c == 'K' && parse_keep_for(arg, r) < 0)
+		return usage_error("invalid --keep-for '%s': want an age "
+				   "(90s, 30m, 12h, 7d) up to 365d",
+				   printable(arg));
 	else if (c == 'p' && r->npaths == TAKE_SCOPE_MAX)
 		return usage_error("at most %d --path", TAKE_SCOPE_MAX);
 	else if (c == 'p')
@@ -280,7 +301,7 @@ int take_option(int c, char *arg, struct take_req *r)
 				   printable(arg));
 	else if (c == 'o')
 		r->others = take_others;
-	else if (!strchr("nrkpwt", c))
+	else if (!strchr("nrkKpwt", c))
 		return -1;
 	return 0;
 }

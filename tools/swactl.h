@@ -15,6 +15,7 @@
 	{ "name", required_argument, NULL, 'n' }, \
 	{ "retain", required_argument, NULL, 'r' }, \
 	{ "keep", no_argument, NULL, 'k' }, \
+	{ "keep-for", required_argument, NULL, 'K' }, \
 	{ "wait", required_argument, NULL, 'w' }, \
 	{ "boundary-wait", required_argument, NULL, 't' }, \
 	{ "others-wait", required_argument, NULL, 'o' }, \

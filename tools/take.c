@@ -154,13 +154,16 @@ static int connect_tree(struct tree *t)
 static int send_take(struct tree *t, const char *verb)
 {
 	static char paths[TAKE_SCOPE_MAX][PATH_MAX];
-	char *argv[6 + TAKE_SCOPE_MAX], boundary[80];
+	char *argv[6 + TAKE_SCOPE_MAX], boundary[80], keep[40];
 	const struct take_req *r = t->r;
 
 	argv[0] = (char *)verb;
 	argv[1] = (char *)r->name;
 	argv[2] = (char *)r->retain;
-	argv[3] = r->keep ? "1" : "0";
+	/* KEEP: 0, 1 (until released) or 1:MS (at most MS after T) */
+	snprintf(keep, sizeof(keep), "%s%s%s", r->keep ? "1" : "0",
+		 r->keep_for ? ":" : "", r->keep_for ? r->keep_for : "");
+	argv[3] = keep;
 	argv[4] = (char *)r->wait;
 	/* BOUNDARY[:OTHERS_MS] */
 	snprintf(boundary, sizeof(boundary), "%s%s%s", r->boundary,

@@ -13,6 +13,7 @@ struct take_req {
 	const char *name;
 	const char *retain;	/* "saved" or "all" */
 	int keep;
+	const char *keep_for;	/* NULL or milliseconds: --keep-for */
 	const char *wait;	/* milliseconds or "nomax" */
 	const char *boundary;	/* "off", milliseconds or "nomax" */
 	const char *others;	/* NULL or milliseconds: --others-wait */

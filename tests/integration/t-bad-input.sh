@@ -63,7 +63,7 @@ bad 2 "'--count' wants a value" "$SWACTL" sync start g --count
 bad 2 "unknown sync start option '-q'" "$SWACTL" sync start g -q
 bad 2 "MNT [--json]" "$SWACTL" list
 bad 2 "MNT [--json]" "$SWACTL" list "$M" extra
-bad 2 "MNT [--follow]" "$SWACTL" events "$M" --bogus
+bad 2 "unknown events option '--bogus'" "$SWACTL" events "$M" --bogus
 bad 2 "MNT NAME" "$SWACTL" release "$M"
 bad 2 "MNT NAME" "$SWACTL" release "$M" a b
 bad 2 "MNT NAME DIR" "$SWACTL" mount "$M" c
@@ -134,6 +134,7 @@ raw_err 'b"frobnicate\n"' "err 2 unknown request"
 raw_err 'b"list extra\n"' "err 2 unknown request"
 raw_err 'b"events 18446744073709551616 0\n"' "err 2 malformed events request"
 raw_err 'b"events 0 2\n"' "err 2 malformed events request"
+raw_err 'b"events -x 0\n"' "err 2 malformed events request"
 raw_err 'b"checkpoint c saved 0 nomax off ../x\n"' \
 	"err 2 --path '../x' leads outside the tree or through a symlink; give a path inside it"
 raw_err 'b"checkpoint c saved 2 nomax\n"' "err 2 malformed checkpoint request"

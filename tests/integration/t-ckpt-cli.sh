@@ -163,6 +163,22 @@ grep -q '"name":"ev[12]"' "$WORK/ev.follow" && fail "--follow -n 0 replayed the 
 kill "$fpid"
 swactl release "$M" ev1 && swactl release "$M" ev2 && swactl release "$M" ev3
 
+# ---- --keep-for: kept past its views, released at its age with an event ----------------------
+assert_status "--keep-for garbage" 2 "$SWACTL" checkpoint "$M" --name kf --keep-for soon
+assert_status "--keep-for 0" 2 "$SWACTL" checkpoint "$M" --name kf --keep-for 0
+assert_status "--keep-for 400d" 2 "$SWACTL" checkpoint "$M" --name kf --keep-for 400d
+t0=$(now_ns)
+ckpt_take "$M" kf --keep-for 3s
+mkdir -p "$WORK/vkf"
+view_mount "$M" kf "$WORK/vkf"
+view_umount "$WORK/vkf"
+list_names | grep -qw kf || fail "--keep-for did not keep kf after its view went"
+wait_until 15 eval '! list_names | grep -qw kf' || fail "kf outlived its --keep-for 3s"
+el=$(( ($(now_ns) - t0) / 1000000 ))
+[ "$el" -ge 2900 ] || fail "kf released after $el ms, before its 3 s"
+"$SWACTL" events "$M" --name kf | grep -q '"event":"keep-expired","name":"kf","keep_for_s":3.000' ||
+	fail "no keep-expired event: $("$SWACTL" events "$M" --name kf)"
+
 # ---- release, --keep, views ------------------------------------------------------------------
 view_mount "$M" c1 "$WORK/v1"
 assert_eq "view of c1" one "$(cat "$WORK/v1/f")"
