@@ -134,9 +134,11 @@ install: $(BINS)
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man8/
-	sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/swafs@.service.in \
-		>$(DESTDIR)$(UNITDIR)/swafs@.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/swafs@.service
+	for u in swafs@.service swafs-save@.service; do \
+		sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/$$u.in \
+			>$(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -m 644 contrib/swafs-save@.timer $(DESTDIR)$(UNITDIR)/
 	install -m 644 contrib/swactl.bash $(DESTDIR)$(BASHCOMPDIR)/swactl
 
 clean:

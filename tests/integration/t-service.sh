@@ -18,7 +18,8 @@ LISTEN=$IT_DIR/sd_listen.py
 make -s -C "$ROOT" install DESTDIR="$I" PREFIX=/usr/local >"$WORK/install.log" 2>&1 ||
 	fail "make install failed: $(cat "$WORK/install.log")"
 for f in bin/swafs bin/swactl share/man/man8/swafs.8 share/man/man8/swactl.8 \
-	lib/systemd/system/swafs@.service share/bash-completion/completions/swactl; do
+	lib/systemd/system/swafs@.service lib/systemd/system/swafs-save@.service \
+	lib/systemd/system/swafs-save@.timer share/bash-completion/completions/swactl; do
 	[ -s "$I/usr/local/$f" ] || fail "make install did not install $f"
 done
 grep -q 'exec /usr/local/bin/swafs -f' "$I/usr/local/lib/systemd/system/swafs@.service" ||
@@ -28,9 +29,14 @@ for p in swafs swactl; do
 		fail "man -l $p.8 failed: $out"
 	grep -q "^NAME" <<<"$out" || fail "man -l $p.8 rendered no NAME section"
 done
-out=$(MANPATH=$I/usr/local/share/man systemd-analyze verify \
-	"$I/usr/local/lib/systemd/system/swafs@srv-data.service" 2>&1) ||
-	fail "systemd-analyze verify rejects the unit: $out"
+U=$I/usr/local/lib/systemd/system
+for u in swafs@srv-data.service swafs-save@srv-data.service \
+	swafs-save@srv-data.timer; do
+	out=$(MANPATH=$I/usr/local/share/man systemd-analyze verify "$U/$u" 2>&1) ||
+		fail "systemd-analyze verify rejects $u: $out"
+done
+grep -q 'exec /usr/local/bin/swactl save "%f"' "$U/swafs-save@.service" ||
+	fail "the installed save unit does not run PREFIX/bin/swactl save"
 log "installed; man pages render; the unit verifies"
 
 # ---- sd_notify: READY once the socket answers, STOPPING, exit 0 -------------
@@ -89,6 +95,28 @@ view_umount "$V"
 fusermount3 -u "$M"
 wait_until 10 no_daemon_for "$B" || fail "the daemon did not exit after unmount"
 log "a background daemon's EIO line reached syslog"
+
+# ---- the save unit's command, as systemd would run it -------------------------
+# ExecStart with systemd's escapes undone: %f the mount point, %i the
+# instance, %% a percent, $$ a dollar; its environment as from the .save file
+swafs_mount "$B" "$M"
+mkdir -p "$B/sub"
+echo nightly >"$B/sub/f"
+cmd=$(sed -n 's/^ExecStart=//p' "$U/swafs-save@.service")
+cmd=${cmd//%f/$M}
+cmd=${cmd//%i/inst}
+cmd=${cmd//%%/%}
+cmd=${cmd//\$\$/\$}
+cmd=${cmd//\/usr\/local\/bin\/swactl/$ROOT/bin/swactl}
+SWAFS_SAVE_TO=$WORK/saves SWAFS_SAVE_OPTS="--streams 2" \
+	eval "$cmd" >"$WORK/save.out" 2>&1 || fail "the save unit's command failed: $(cat "$WORK/save.out")"
+mf=$(ls "$WORK"/saves/nightly-*.manifest) || fail "no manifest in $WORK/saves: $(ls -l "$WORK/saves")"
+[ "$(stat -c %a "$WORK/saves")" = 700 ] || fail "the save directory is not 0700"
+"$SWACTL" verify "$WORK"/saves/nightly-*.pax* --manifest "$mf" >"$WORK/verify.out" 2>&1 ||
+	fail "the unit's save does not verify: $(cat "$WORK/verify.out")"
+[ -z "$("$SWACTL" list "$M")" ] || fail "the unit's save left a checkpoint"
+swafs_umount "$M"
+log "the save unit's command saves, and the save verifies"
 
 # ---- swactl help, CMD --help, -V ----------------------------------------------
 for c in checkpoint mount release list events status history sync; do
