@@ -212,11 +212,20 @@ static void root_first(struct restore *r)
 		}
 }
 
-/* chdir to DIR and set up the disk writer; 0 or 1 (reported). */
+/*
+ * chdir to DIR (made, 0700 until the archive's root sets its mode, when it
+ * is missing and its parent exists; not in a dry run) and set up the disk
+ * writer; 0 or 1 (reported).
+ */
 static int open_target(struct restore *r)
 {
 	int flags = RESTORE_FLAGS;
 
+	if (!r->dry_run && mkdir(r->dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "swactl: cannot make '%s' to restore into: %s\n",
+			printable(r->dir), strerror(errno));
+		return 1;
+	}
 	if (chdir(r->dir) < 0) {
 		fprintf(stderr, "swactl: cannot restore into '%s': %s\n",
 			printable(r->dir), strerror(errno));
