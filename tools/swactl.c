@@ -137,8 +137,9 @@ static const char help_verify[] =
 static const char help_restore[] =
 "  restore ARCHIVE... --to DIR [PATH...] [--dry-run]\n"
 "      restore all of an archive set, or the PATHs (and what they hold),\n"
-"      under DIR: contents, holes, modes, owners, times, xattrs, ACLs,\n"
-"      hard links.  --dry-run lists what would be restored.\n";
+"      under DIR (made if missing): contents, holes, modes, owners,\n"
+"      times, xattrs, ACLs, hard links.  --dry-run lists what would be\n"
+"      restored.\n";
 
 static const char help_footer[] =
 "Names and sync group IDs match [A-Za-z0-9._-]{1,64}.  Exit status:\n"
