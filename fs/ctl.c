@@ -373,8 +373,14 @@ static void say_taken(struct conn *c, const struct take_args *a,
 	const struct timespec *t = ck ? ckpt_time(ck) : NULL;
 	long long t_ns = t ? t->tv_sec * 1000000000ll + t->tv_nsec : 0;
 
-	if (ck && a->keep_ns > 0 && ckeep_add(c->ctx->keep, ck, a->keep_ns) < 0)
-		ckpt_release_this(ck);	/* never kept past what was asked */
+	if (ck && a->keep_ns > 0 && ckeep_add(c->ctx->keep, ck, a->keep_ns) < 0) {
+		/* never kept past what was asked */
+		ckpt_release_this(ck);
+		ckpt_put(ck);
+		say(c->fd, "err 1 checkpoint '%s' released at once: no memory "
+		    "to bound its --keep-for\n", a->name);
+		return;
+	}
 	ckpt_put(ck);
 	say(c->fd, "ok pause_us=%lu t_ns=%lld\n", (unsigned long)pause_us, t_ns);
 }
@@ -672,6 +678,9 @@ static void cmd_status(struct conn *c, int argc, char **argv)
 
 	if (argc > 2 || (name && !parse_name_ok(name)))
 		return (void)say(c->fd, "err 2 malformed status request\n");
+	/* others learn how many there are, not which names exist */
+	if (!c->priv)
+		name = NULL;
 	st = calloc(CTL_LIST_MAX, sizeof(*st));
 	if (!st)
 		return (void)say(c->fd, "err 1 out of memory\n");
@@ -753,9 +762,11 @@ static void cmd_events(struct conn *c, int argc, char **argv)
 	char *buf;
 	size_t n, out;
 
+	/* FOLLOW exactly "0" or "1": ctlconn counts "1" alone as a follow */
 	if (argc != 3 || parse_after(c, argv[1], &after) ||
-	    parse_u64(argv[2], 0, 1, &follow))
+	    (strcmp(argv[2], "0") && strcmp(argv[2], "1")))
 		return (void)say(c->fd, "err 2 malformed events request\n");
+	follow = argv[2][0] == '1';
 	buf = malloc(65536);
 	if (!buf)
 		return (void)say(c->fd, "err 1 out of memory\n");

@@ -306,6 +306,8 @@ struct main_vals {
 	uint64_t store_mem;
 	uint64_t store_max;
 	const char *store;
+	char store_path[PATH_MAX];	/* store, canonical once checked */
+	char metrics_path[PATH_MAX];	/* -o metrics, absolute */
 	enum ckpt_on_full on_full;
 	unsigned keep_days;
 	unsigned stale;		/* stale stores removed at mount */
@@ -357,7 +359,8 @@ static int parse_metrics(const struct main_opts *o, struct main_vals *v)
 	     v->metrics_interval < 0.1))
 		return fail("invalid option 'metrics_interval=%s': %s",
 			    o->metrics_interval, "want seconds from 0.1 to 3600");
-	if (o->metrics && metrics_check(o->metrics, why, sizeof(why)) < 0)
+	if (o->metrics && metrics_check(o->metrics, v->metrics_path,
+					why, sizeof(why)) < 0)
 		return fail("invalid option 'metrics=%s': %s", o->metrics, why);
 	return 0;
 }
@@ -468,9 +471,8 @@ static int parse_values(const struct main_opts *o, struct fs_ctx *ctx,
  * itself.
  */
 static int check_store(const char *store, bool create, const char *backing,
-		       const char *mnt)
+		       const char *mnt, char *rs)
 {
-	char rs[PATH_MAX];
 	struct stat st;
 
 	if (create && mkdir(store, 0700) < 0 && errno != EEXIST)
@@ -589,7 +591,7 @@ static int setup_engine(const struct main_opts *o, const struct main_vals *v,
 	if (rc == 0)
 		rc = views_create(&ctx->views);
 	if (rc == 0)
-		rc = ckeep_create(ctx->events, &ctx->keep);
+		rc = ckeep_create(ctx->ckpts, ctx->events, &ctx->keep);
 	if (rc < 0)
 		return fail("cannot set up checkpoints with store '%s': %s",
 			    v->store, strerror(-rc));
@@ -738,7 +740,7 @@ static int start_control(struct fs_ctx *ctx, const char *mnt,
 		return fail("cannot start the control socket for '%s': %s",
 			    mnt, strerror(-rc));
 	if (o->metrics &&
-	    (rc = metrics_start(ctx, o->metrics, mnt, every, met)) < 0)
+	    (rc = metrics_start(ctx, v->metrics_path, mnt, every, met)) < 0)
 		return fail("cannot write metrics to '%s': %s", o->metrics,
 			    strerror(-rc));
 	return 0;
@@ -829,7 +831,7 @@ static void free_opts(struct main_opts *o)
 }
 
 /* The live tree's state: inode table (owns root_fd), owner, flush. */
-static int setup_live(const struct main_opts *o, const struct main_vals *v,
+static int setup_live(const struct main_opts *o, struct main_vals *v,
 		      int root_fd, const char *backing, const char *mnt,
 		      struct fs_ctx *ctx)
 {
@@ -853,10 +855,12 @@ static int setup_live(const struct main_opts *o, const struct main_vals *v,
 	ctx->flush = backing_needs_flush(ino_table_root_fd(ctx->itab));
 	ctx->allow_other = o->allow_other;
 	clock_gettime(CLOCK_REALTIME, &ctx->mounted);
-	if (check_store(v->store, !o->store, backing, mnt) < 0) {
+	/* the canonical path: the daemon's cwd becomes / when it forks */
+	if (check_store(v->store, !o->store, backing, mnt, v->store_path) < 0) {
 		ino_table_free(ctx->itab);
 		return -1;
 	}
+	v->store = v->store_path;
 	return 0;
 }
 

@@ -68,9 +68,9 @@ static int split(const char *file, char *dir, char *base)
 	return 0;
 }
 
-int metrics_check(const char *file, char *why, size_t size)
+int metrics_check(const char *file, char *abs, char *why, size_t size)
 {
-	char dir[PATH_MAX], base[NAME_MAX + 1];
+	char dir[PATH_MAX], base[NAME_MAX + 1], real[PATH_MAX];
 	struct stat st;
 	int rc = split(file, dir, base), dfd;
 
@@ -79,10 +79,13 @@ int metrics_check(const char *file, char *why, size_t size)
 		return rc;
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
+	if (dfd < 0 || !realpath(dir, real) ||
+	    faccessat(dfd, ".", W_OK, AT_EACCESS) < 0) {
 		rc = -errno;
 		snprintf(why, size, "its directory '%s': %s", dir,
 			 strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
 		return rc;
 	}
 	rc = 0;
@@ -93,6 +96,11 @@ int metrics_check(const char *file, char *why, size_t size)
 		rc = -EEXIST;
 	}
 	close(dfd);
+	if (rc == 0 && snprintf(abs, PATH_MAX, "%s/%s", strcmp(real, "/") ?
+				real : "", base) >= PATH_MAX) {
+		snprintf(why, size, "'%s': path too long", file);
+		rc = -ENAMETOOLONG;
+	}
 	return rc;
 }
 

@@ -12,10 +12,12 @@ struct metrics;
 
 /*
  * Check where FILE would go, before the mount: its directory must exist
- * and FILE, if present, must be a regular file (not a symlink).  Returns 0
- * or -errno with why (one line) filled in.
+ * and be writable, and FILE, if present, must be a regular file (not a
+ * symlink).  abs (PATH_MAX) gets FILE with its directory made canonical,
+ * for use after the daemon left its working directory.  Returns 0 or
+ * -errno with why (one line) filled in.
  */
-int metrics_check(const char *file, char *why, size_t size);
+int metrics_check(const char *file, char *abs, char *why, size_t size);
 
 /*
  * Write FILE now and then every interval_ns, each time whole (a temporary

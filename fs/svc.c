@@ -26,12 +26,10 @@ struct svc_line {
 
 static void svc_emit(struct svc_line *l)
 {
-	int prio = strstr(l->buf, "warning:") ? LOG_WARNING : LOG_ERR;
-
 	if (l->len == 0)
 		return;
 	l->buf[l->len] = '\0';
-	syslog(prio, "%s", l->buf);
+	syslog(strstr(l->buf, "warning:") ? LOG_WARNING : LOG_ERR, "%s", l->buf);
 	l->len = 0;
 }
 

@@ -2,10 +2,11 @@
  * ckeep.c - release checkpoints whose --keep-for age has passed.
  *
  * Entries sit in a list sorted by deadline (CLOCK_MONOTONIC); one thread
- * sleeps until the first is due.  Each entry holds a reference to its
- * checkpoint, so the release is of that checkpoint and no other; one
- * released earlier (swactl release, invalidation) makes the release a
- * no-op and no event is written.
+ * sleeps until the first is due.  An entry names its checkpoint by name
+ * and T and holds nothing of it: a checkpoint released earlier (swactl
+ * release, its last view) frees everything at once, and its entry then
+ * finds nothing, or a later checkpoint of that name with another T, which
+ * it leaves alone; no event is written then.
  *
  * Lock: k->lock guards the list and stop; the release itself runs
  * without it (it takes the checkpoint set's locks).
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -22,12 +24,14 @@
 
 struct keep {
 	struct keep *next;
-	struct ckpt *c;		/* a reference */
+	char name[65];
+	struct timespec t;	/* its T */
 	int64_t due;		/* CLOCK_MONOTONIC ns */
 	int64_t age_ns;		/* as asked, for the event */
 };
 
 struct ckeep {
+	struct ckpt_set *set;	/* immutable */
 	struct events *ev;	/* immutable */
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -46,13 +50,14 @@ static int64_t mono_ns(void)
 
 static void expire(struct ckeep *k, struct keep *e)
 {
-	char name[72];
+	struct ckpt *c = ckpt_get(k->set, e->name);
+	const struct timespec *t = c ? ckpt_time(c) : NULL;
 
-	events_quote(ckpt_name(e->c), name, sizeof(name));
-	if (ckpt_release_this(e->c) == 0)
+	if (t && t->tv_sec == e->t.tv_sec && t->tv_nsec == e->t.tv_nsec &&
+	    ckpt_release_this(c) == 0)
 		events_emit(k->ev, "keep-expired", "\"name\":\"%s\","
-			    "\"keep_for_s\":%.3f", name, e->age_ns / 1e9);
-	ckpt_put(e->c);
+			    "\"keep_for_s\":%.3f", e->name, e->age_ns / 1e9);
+	ckpt_put(c);
 	free(e);
 }
 
@@ -85,7 +90,7 @@ static void *ckeep_thread(void *arg)
 	return NULL;
 }
 
-int ckeep_create(struct events *ev, struct ckeep **out)
+int ckeep_create(struct ckpt_set *s, struct events *ev, struct ckeep **out)
 {
 	struct ckeep *k = calloc(1, sizeof(*k));
 	pthread_condattr_t ca;
@@ -93,6 +98,7 @@ int ckeep_create(struct events *ev, struct ckeep **out)
 
 	if (!k)
 		return -ENOMEM;
+	k->set = s;
 	k->ev = ev;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -123,7 +129,6 @@ void ckeep_free(struct ckeep *k)
 	pthread_join(k->thread, NULL);
 	while ((e = k->list)) {
 		k->list = e->next;
-		ckpt_put(e->c);
 		free(e);
 	}
 	pthread_cond_destroy(&k->wake);
@@ -137,8 +142,8 @@ int ckeep_add(struct ckeep *k, struct ckpt *c, int64_t age_ns)
 
 	if (!e)
 		return -ENOMEM;
-	ckpt_hold(c);
-	e->c = c;
+	snprintf(e->name, sizeof(e->name), "%s", ckpt_name(c));
+	e->t = *ckpt_time(c);
 	e->age_ns = age_ns;
 	e->due = mono_ns() + age_ns;
 	pthread_mutex_lock(&k->lock);

@@ -11,17 +11,20 @@
 
 struct ckeep;
 struct ckpt;
+struct ckpt_set;
 struct events;
 
-/* One releasing thread; ev may be NULL.  Returns 0 or -errno. */
-int ckeep_create(struct events *ev, struct ckeep **out);
+/* One releasing thread for the checkpoints of s; ev may be NULL.
+ * Returns 0 or -errno. */
+int ckeep_create(struct ckpt_set *s, struct events *ev, struct ckeep **out);
 /* Stops the thread; checkpoints not yet due stay as they are. */
 void ckeep_free(struct ckeep *k);
 
 /*
- * Release c (by identity: a later checkpoint of the same name is not
- * touched) age_ns from now.  Takes its own reference.  Returns 0 or
- * -ENOMEM.
+ * Release c age_ns from now, if it still lives then: it is found again by
+ * its name and instant T, so a later checkpoint of the same name is not
+ * touched and nothing of c is held meanwhile (a release frees it all).
+ * Returns 0 or -ENOMEM.
  */
 int ckeep_add(struct ckeep *k, struct ckpt *c, int64_t age_ns);
 

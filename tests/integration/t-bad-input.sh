@@ -135,6 +135,7 @@ raw_err 'b"list extra\n"' "err 2 unknown request"
 raw_err 'b"events 18446744073709551616 0\n"' "err 2 malformed events request"
 raw_err 'b"events 0 2\n"' "err 2 malformed events request"
 raw_err 'b"events -x 0\n"' "err 2 malformed events request"
+raw_err 'b"events 0 01\n"' "err 2 malformed events request"
 raw_err 'b"checkpoint c saved 0 nomax off ../x\n"' \
 	"err 2 --path '../x' leads outside the tree or through a symlink; give a path inside it"
 raw_err 'b"checkpoint c saved 2 nomax\n"' "err 2 malformed checkpoint request"

@@ -214,6 +214,11 @@ ask() { "$SYSPY" "$HOSTILE" ask "$SOCK" "$1"; }
 for who in as_nobody as_u2; do
 	assert_eq "raw list as $who" "ok count=3" "$($who "$SYSPY" "$HOSTILE" ask "$SOCK" list)"
 	assert_eq "raw status as $who" "ok count=3" "$($who "$SYSPY" "$HOSTILE" ask "$SOCK" status)"
+	# a name given tells nothing either: the same answer, there or not
+	assert_eq "raw status under-flood as $who" "ok count=3" \
+		"$($who "$SYSPY" "$HOSTILE" ask "$SOCK" "status under-flood")"
+	assert_eq "raw status nosuch as $who" "ok count=3" \
+		"$($who "$SYSPY" "$HOSTILE" ask "$SOCK" "status nosuch")"
 	out=$($who "$SWACTL" list "$M" --json) || fail "list --json as $who"
 	assert_eq "list --json as $who" "[]" "$(printf '%s' "$out" | tr -d ' \n')"
 	out=$($who "$SWACTL" status "$M" 2>&1) || true

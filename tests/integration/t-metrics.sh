@@ -78,4 +78,19 @@ prom >/dev/null || fail "the metrics file does not parse after the save"
 swafs_umount "$M"
 [ ! -e "$F" ] || fail "the metrics file outlived the tree"
 [ -z "$(ls -A "$P")" ] || fail "temporary files left: $(ls -A "$P")"
+
+# relative metrics= and store= from a daemon that went to the background
+# (its working directory becomes /): both land where they were asked for
+mkdir -p "$WORK/rel/st" "$WORK/rel/prom"
+(cd "$WORK/rel" && "$SWAFS" "$B" "$M" -o store=st,store_mem=1M,metrics=prom/x.prom,metrics_interval=0.2) ||
+	fail "a background mount with relative paths failed"
+wait_until 10 test -s "$WORK/rel/prom/x.prom" ||
+	fail "the metrics file is not under the directory asked for: $(ls -la "$WORK/rel/prom")"
+head -c 4M /dev/urandom >"$M/g"
+"$SWACTL" checkpoint "$M" --name rel >/dev/null
+head -c 4M /dev/urandom | dd of="$M/g" conv=notrunc status=none
+wait_until 10 eval '[ -n "$(find "$WORK/rel/st" -name "seg-*")" ]' ||
+	fail "the store did not spill under the directory asked for: $(find "$WORK/rel/st" /swafs-store* 2>/dev/null | head)"
+fusermount3 -u "$M"
+wait_until 10 no_daemon_for "$B" || fail "the background daemon did not stop"
 log ok

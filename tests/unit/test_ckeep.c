@@ -32,7 +32,7 @@ static void setup(void)
 	cr_assert_eq(events_open(NULL, &ev), 0);
 	o.events = ev;
 	cr_assert_eq(ckpt_set_create(&o, &s), 0);
-	cr_assert_eq(ckeep_create(ev, &k), 0);
+	cr_assert_eq(ckeep_create(s, ev, &k), 0);
 }
 
 static void teardown(void)
