@@ -536,7 +536,14 @@ static void view_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
 	fi->noflush = 1;
-	fuse_reply_open(req, fi);
+	/* an interrupted open gets no release: undo it here */
+	if (fuse_reply_open(req, fi) < 0) {
+		rcur_close(f->cur);
+		if (f->fd >= 0)
+			close(f->fd);
+		fdcap_give(v->live->fdcap, uid);
+		free(f);
+	}
 }
 
 /* Every open file whose read fails because the checkpoint went says so. */

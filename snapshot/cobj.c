@@ -977,15 +977,27 @@ static int64_t seek_recorded(struct cobj_table *t, struct cobj *c,
  */
 static int64_t seek_live(int fd, uint64_t pos, uint64_t lim, bool want_data)
 {
+	struct stat st;
 	off_t r;
 
 	if (fd < 0)
 		return -EIO;
 	r = lseek(fd, (off_t)pos, want_data ? SEEK_DATA : SEEK_HOLE);
-	if (r < 0 && errno == ENXIO)
-		return want_data ? (int64_t)lim : -EIO;
-	if (r < 0)
+	if (r < 0 && errno == ENXIO && !want_data)
+		return -EIO;
+	if (r < 0 && errno != ENXIO)
 		return -errno;
+	/* no data up to the live end, or a hole found at it: T's only if
+	 * the live file still reaches lim (reads fail there too) */
+	if (r < 0 || !want_data) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if ((uint64_t)st.st_size < lim &&
+		    (r < 0 || (uint64_t)r >= (uint64_t)st.st_size))
+			return -EIO;
+	}
+	if (r < 0)
+		return (int64_t)lim;
 	return (uint64_t)r < lim ? r : (int64_t)lim;
 }
 

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,7 @@ static int connect_daemon(const char *mnt, dev_t dev, uid_t owner, char *why,
 	size_t n = ctlmsg_socket_dirs(owner, getuid() == owner ?
 				      getenv("XDG_RUNTIME_DIR") : NULL, dirs,
 				      CTLMSG_DIRS_MAX);
+	bool denied = false;
 	int fd = -ENOENT;
 
 	ctlmsg_socket_name(dev, name, sizeof(name));
@@ -151,6 +153,12 @@ static int connect_daemon(const char *mnt, dev_t dev, uid_t owner, char *why,
 		snprintf(path, sizeof(path), "%.*s/%s", CTLMSG_PATH_MAX - 1,
 			 dirs[k], name);
 		fd = try_connect(path);
+		denied |= fd == -EACCES;
+	}
+	if (fd < 0 && denied) {
+		snprintf(why, size, "the control socket of '%s' is private to "
+			 "its owner (uid %u) and root", mnt, (unsigned)owner);
+		return -EACCES;
 	}
 	if (fd < 0) {
 		gone_or_silent(mnt, why, size);

@@ -115,6 +115,9 @@ for who in as_nobody as_u2; do
 socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$USOCK" 2>/dev/null &&
 		fail "$who connected to the user's socket"
 done
+out=$(as_nobody "$SWACTL" list "$UM" 2>&1) && fail "nobody listed the user's mount: $out"
+[[ $out == *"control socket of '$UM' is private to its owner (uid $U1_UID) and root"* ]] ||
+	fail "swactl as nobody on the user's mount: $out"
 
 # ---- 2. a forged daemon on the user's fallback path ----------------------------
 # the runtime directory went away (a logout): swactl falls back to /tmp

@@ -125,5 +125,28 @@ log "saved: $out"
 view_umount "$WORK/v3"
 view_umount "$WORK/v2"
 view_umount "$WORK/v1"
+
+# ---- truncated behind the mount's back: a seek past the cut fails as a read
+# does (EIO), never "no data" (a sparse copier would write zeros for T data)
+head -c $((1 << 20)) /dev/urandom >"$M/cut"
+sync
+ckpt_take "$M" c4 --keep
+view_mount "$M" c4 "$WORK/v4"
+# an entry for cut: one block captured by a live write
+"$PYTHON" "$L" write "$M/cut" 0 100
+truncate -s $((256 * K)) "$B/cut"
+out=$("$PYTHON" - "$WORK/v4/cut" $((512 * K)) <<'EOF2'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for whence, name in ((os.SEEK_DATA, 'data'), (os.SEEK_HOLE, 'hole')):
+    try:
+        print(name, os.lseek(fd, int(sys.argv[2]), whence))
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+EOF2
+)
+assert_eq "seeks past a cut made behind the mount's back" "data EIO
+hole EIO" "$out"
+view_umount "$WORK/v4"
 swafs_umount "$M"
 log "ok"
