@@ -831,7 +831,7 @@ static int read_live_part(struct cobj *c, int fd, uint64_t b, char *buf,
 	if (cobj_flags(c) & (COBJ_BROKEN | COBJ_CHANGED))
 		return -EIO;
 	s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
-	if (s == CB_DATA || s == CB_HOLE)
+	if (s == CB_DATA || s == CB_HOLE || s == CB_HSAVED)
 		return 1;
 	if (s == CB_DIRTY || (size_t)got < n)
 		return -EIO;
@@ -886,7 +886,7 @@ static int read_part(struct cobj_table *t, struct cobj *c, int fd, char *buf,
 		s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
 		if (s == CB_DATA)
 			rc = read_stored_part(t, c, b, buf, n, off % t->bs);
-		else if (s == CB_HOLE)
+		else if (s == CB_HOLE || s == CB_HSAVED)
 			rc = (memset(buf, 0, n), 0);
 		else if (s == CB_DIRTY)
 			rc = -EIO;
@@ -958,7 +958,7 @@ static int64_t seek_recorded(struct cobj_table *t, struct cobj *c,
 	pthread_mutex_lock(&c->lock);	/* against cobj_mark_saved() */
 	s = atomic_load_explicit(&c->bstate[b], memory_order_acquire);
 	m = s == CB_DATA ? tfind(&key, &c->hmaps, hmap_cmp) : NULL;
-	if (s == CB_HOLE)
+	if (s == CB_HOLE || s == CB_HSAVED)
 		r = (int64_t)(want_data ? end : pos);
 	else if (s != CB_DATA)
 		r = -EIO;
@@ -1093,12 +1093,14 @@ void cobj_mark_saved(struct cobj_table *t, struct cobj *c, uint64_t first,
 	for (uint64_t b = first; b <= last && c->bref; b++) {
 		unsigned char s = atomic_load(&c->bstate[b]);
 
-		if (s == CB_SAVED || s == CB_DIRTY)
+		if (s == CB_SAVED || s == CB_DIRTY || s == CB_HSAVED)
 			continue;
 		/* A captured block's live bytes are post-T: once its
-		 * pre-image is dropped it can never be served again. */
+		 * pre-image is dropped it can never be served again.  A
+		 * captured hole has none to drop and stays T's. */
 		atomic_store_explicit(&c->bstate[b],
-				      s == CB_LIVE ? CB_SAVED : CB_DIRTY,
+				      s == CB_LIVE ? CB_SAVED :
+				      s == CB_HOLE ? CB_HSAVED : CB_DIRTY,
 				      memory_order_release);
 		if (c->bref[b]) {
 			pstore_drop(t->store, c->bref[b]);

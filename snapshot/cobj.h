@@ -73,6 +73,8 @@ enum cobj_block {
 	CB_HOLE,	/* was a hole at T (reads as zeros, SEEK_HOLE) */
 	CB_SAVED,	/* served and moved past; pre-image dropped */
 	CB_DIRTY,	/* saved, then changed: cannot be served again */
+	CB_HSAVED,	/* CB_HOLE, saved: still zeros and SEEK_HOLE, for
+			 * a hole at T needs no pre-image to stay T's */
 };
 
 enum cobj_flags {

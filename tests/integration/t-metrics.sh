@@ -5,8 +5,7 @@
 # save's outcome and duration once it is released), is never seen half
 # written, is removed when the tree stops; bad metrics= paths are refused
 # before the mount in one line.
-. "$(dirname "$0")/lib.sh"
-. "$IT_DIR/ckpt-lib.sh"
+. "$(dirname "$0")/ckpt-lib.sh"
 
 B=$WORK/data M=$WORK/mnt V=$WORK/view S=$WORK/store P=$WORK/prom
 mkdir -p "$B" "$M" "$S" "$P" "$WORK/adir"

@@ -7,8 +7,7 @@
 # background its stderr lines (a view failing with EIO) reach syslog;
 # swactl help, CMD --help and -V; the completion offers commands, options
 # and checkpoint names.
-. "$(dirname "$0")/lib.sh"
-. "$IT_DIR/ckpt-lib.sh"
+. "$(dirname "$0")/ckpt-lib.sh"
 
 B=$WORK/data M=$WORK/mnt V=$WORK/view I=$WORK/inst
 mkdir -p "$B" "$M"

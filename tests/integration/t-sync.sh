@@ -13,6 +13,9 @@
 
 G=t$$	# root's group names are machine-wide: ours carry our pid
 COORDS=()
+# nobody's jobs make nobody's sync directory; remove it if we made it
+NOBODY_SYNC=/tmp/swafs-sync-$NOBODY_UID
+[ -e "$NOBODY_SYNC" ] && NOBODY_SYNC=
 
 # coordinators are no children of ours: at exit kill those still running
 _sync_cleanup() {
@@ -22,6 +25,7 @@ _sync_cleanup() {
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" != swafs-sync ] ||
 			kill -KILL "$p" 2>/dev/null
 	done
+	[ -z "$NOBODY_SYNC" ] || rm -rf "$NOBODY_SYNC"
 	_ckpt_ret "$rc"
 	_ckpt_cleanup
 }

@@ -517,6 +517,37 @@ Test(rcur, sparse_seek_data_over_holes, .init = setup, .fini = teardown)
 	file_free(&f);
 }
 
+/*
+ * A hole at T that was captured (written after T) and then saved is still
+ * T's: zeros, and a hole to SEEK_DATA, for a second pass of any reader.
+ */
+Test(rcur, captured_hole_stays_a_hole_once_saved, .init = setup,
+     .fini = teardown)
+{
+	uint64_t hb = 8 * MIB / BS;	/* a hole at T */
+	struct file f;
+	struct snap s;
+	struct rcur *r, *other;
+	uint8_t buf[512], zero[512] = { 0 };
+
+	sparse_file(&f);
+	take(&s, &f, 0);
+	live_write(&f, hb * BS, 100, 9);	/* captured as a hole */
+	other = open_cur(&s, &f);	/* the file stays unreleased */
+	r = open_cur(&s, &f);
+	read_extents(&s, &f, r);
+	cr_assert_not(rcur_close(r));
+	cr_assert_not(write_captures(&s, &f, hb), "a saved hole captured");
+	cr_assert_eq(cobj_read(s.tab, s.c, f.rd, buf, sizeof(buf), hb * BS),
+		     (ssize_t)sizeof(buf), "the saved hole fails a read");
+	cr_assert(!memcmp(buf, zero, sizeof(buf)));
+	cr_assert_eq(cobj_seek(s.tab, s.c, f.rd, hb * BS, true),
+		     (off_t)sparse_ext[4], "SEEK_DATA does not pass the hole");
+	rcur_close(other);
+	drop(&s);
+	file_free(&f);
+}
+
 /* Progress counts a sparse file's data: blocks that held data at T. */
 Test(rcur, sparse_counts_its_data, .init = setup, .fini = teardown)
 {
