@@ -149,9 +149,36 @@ static int read_entries(struct nsdir *d, DIR *dp, bool handles)
 	return rc;
 }
 
-int nsdir_read(int fd, bool handles, struct nsdir **out)
+/* An empty image: a pad byte first, so offset 0 never names an entry. */
+static struct nsdir *nsdir_new(void)
 {
 	struct nsdir *d = calloc(1, sizeof(*d));
+
+	if (d)
+		blob_add(d, "", 1);
+	if (d && !d->blob) {
+		free(d);
+		d = NULL;
+	}
+	return d;
+}
+
+/* The entries are in: sort them and hand d out, or free it on rc < 0. */
+static int nsdir_done(struct nsdir *d, int rc, struct nsdir **out)
+{
+	if (rc < 0) {
+		nsdir_free(d);
+		return rc;
+	}
+	if (d->n)
+		qsort_r(d->recs, d->n, sizeof(*d->recs), rec_cmp, d);
+	*out = d;
+	return 0;
+}
+
+int nsdir_read(int fd, bool handles, struct nsdir **out)
+{
+	struct nsdir *d = nsdir_new();
 	DIR *dp = NULL;
 	int dfd, rc;
 
@@ -162,23 +189,12 @@ int nsdir_read(int fd, bool handles, struct nsdir **out)
 		rc = -errno;
 		if (dfd >= 0)
 			close(dfd);
-		free(d);
-		return rc;
-	}
-	/* a pad byte first, so offset 0 never names an entry */
-	blob_add(d, "", 1);
-	rc = d->blob ? 0 : -ENOMEM;
-	if (rc == 0)
-		rc = read_entries(d, dp, handles);
-	closedir(dp);
-	if (rc < 0) {
 		nsdir_free(d);
 		return rc;
 	}
-	if (d->n)
-		qsort_r(d->recs, d->n, sizeof(*d->recs), rec_cmp, d);
-	*out = d;
-	return 0;
+	rc = read_entries(d, dp, handles);
+	closedir(dp);
+	return nsdir_done(d, rc, out);
 }
 
 /* A few names, unsorted yet: a linear search. */
@@ -209,26 +225,16 @@ static int pick_one(struct nsdir *d, int dfd, const char *name, size_t *cap)
 int nsdir_pick(int fd, const char *const *names, size_t n,
 	       struct nsdir **out)
 {
-	struct nsdir *d = calloc(1, sizeof(*d));
+	struct nsdir *d = nsdir_new();
 	size_t cap = 0;
 	int rc = 0;
 
 	if (!d)
 		return -ENOMEM;
-	blob_add(d, "", 1);
-	if (!d->blob)
-		rc = -ENOMEM;
 	for (size_t k = 0; rc == 0 && k < n; k++)
 		if (!picked(d, names[k]))
 			rc = pick_one(d, fd, names[k], &cap);
-	if (rc < 0) {
-		nsdir_free(d);
-		return rc;
-	}
-	if (d->n)
-		qsort_r(d->recs, d->n, sizeof(*d->recs), rec_cmp, d);
-	*out = d;
-	return 0;
+	return nsdir_done(d, rc, out);
 }
 
 long nsdir_find(const struct nsdir *d, const char *name)

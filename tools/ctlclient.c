@@ -302,3 +302,31 @@ void ctl_print_holders(FILE *out, char *list, unsigned long count)
 	if (count > k)
 		fprintf(out, "%s%lu more", k ? " and " : ": ", count - k);
 }
+
+int ctl_ask(const char *mnt, int argc, char *const argv[], bool quiet_gone,
+	    FILE **reply)
+{
+	char why[512], rest[256];
+	int fd = ctl_connect(mnt, why, sizeof(why)), rc;
+	FILE *f;
+
+	if (fd == -ENOTCONN && quiet_gone)
+		return -ENOTCONN;
+	if (fd < 0) {
+		fprintf(stderr, "swactl: %s\n", why);
+		return 1;
+	}
+	f = ctl_request(fd, argc, argv);
+	if (!f) {
+		fprintf(stderr, "swactl: cannot talk to the daemon of '%s': "
+			"%s\n", mnt, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	rc = ctl_status(f, NULL, rest, sizeof(rest));
+	if (rc == 0 && reply)
+		*reply = f;
+	else
+		fclose(f);
+	return rc;
+}

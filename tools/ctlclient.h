@@ -5,6 +5,7 @@
 #ifndef SWAFS_CTLCLIENT_H
 #define SWAFS_CTLCLIENT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define CTL_TIMEOUT_DEFAULT 10.0	/* seconds */
@@ -60,6 +61,15 @@ int ctl_read_line(FILE *f, const char *who, char *line, size_t size);
 
 /* Read and parse the status line of a reply (see ctl_parse_status). */
 int ctl_status(FILE *f, const char *who, char *rest, size_t size);
+
+/*
+ * One request to MNT's daemon: connect, send argv, read the status line.
+ * Returns swactl's exit code, each failure said on stderr; with reply and
+ * 0, *reply is the stream after the status line (the caller closes it).
+ * -ENOTCONN, unsaid, when quiet_gone and no daemon serves MNT any more.
+ */
+int ctl_ask(const char *mnt, int argc, char *const argv[], bool quiet_gone,
+	    FILE **reply);
 
 /*
  * Print a daemon's holder list "PID:COMM,..." (COMM quoted) of count open

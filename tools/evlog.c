@@ -110,29 +110,21 @@ static int parse_args(int argc, char **argv, struct evlog_filter *f,
 int evlog_run(int argc, char **argv)
 {
 	struct evlog_filter f = { "", "" };
-	char why[512], rest[256], line[4096], after[32] = "0";
+	char line[4096], after[32] = "0";
 	bool follow = false;
-	int fd, rc = parse_args(argc, argv, &f, &follow, after, sizeof(after));
+	int rc = parse_args(argc, argv, &f, &follow, after, sizeof(after));
 	FILE *s;
 
 	if (rc)
 		return rc;
-	fd = ctl_connect(argv[optind], why, sizeof(why));
-	if (fd < 0) {
-		fprintf(stderr, "swactl: %s\n", why);
-		return 1;
-	}
-	s = ctl_request(fd, 3, (char *[]){ "events", after, follow ? "1" : "0" });
-	if (!s) {
-		fprintf(stderr, "swactl: cannot talk to the daemon of '%s'\n",
-			argv[optind]);
-		return 1;
-	}
-	rc = ctl_status(s, NULL, rest, sizeof(rest));
+	rc = ctl_ask(argv[optind], 3,
+		     (char *[]){ "events", after, follow ? "1" : "0" }, false, &s);
+	if (rc)
+		return rc;
 	if (follow)
 		ctl_set_timeout(fileno(s), -1);	/* events come when they come */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while (rc == 0 && fgets(line, sizeof(line), s))
+	while (fgets(line, sizeof(line), s))
 		if (wanted(&f, line))
 			fputs(line, stdout);
 	fclose(s);

@@ -82,25 +82,15 @@ static void recs_free(struct recs *rs)
 static int fetch(const char *mnt, int argc, char *const argv[],
 		 struct recs *rs)
 {
-	char why[512], rest[256], *line = NULL;
+	char *line = NULL;
 	size_t cap = 0;
 	FILE *f;
-	int fd = ctl_connect(mnt, why, sizeof(why)), rc;
+	int rc = ctl_ask(mnt, argc, argv, false, &f);
 
 	rs->n = 0;
-	if (fd < 0) {
-		fprintf(stderr, "swactl: %s\n", why);
-		return 1;
-	}
-	f = ctl_request(fd, argc, argv);
-	if (!f) {
-		fprintf(stderr, "swactl: cannot talk to the daemon of '%s': "
-			"%s\n", mnt, strerror(errno));
-		close(fd);
-		return 1;
-	}
-	rc = ctl_status(f, NULL, rest, sizeof(rest));
-	while (rc == 0 && rs->n < REPORT_MAX && getline(&line, &cap, f) > 0) {
+	if (rc)
+		return rc;
+	while (rs->n < REPORT_MAX && getline(&line, &cap, f) > 0) {
 		if (rec_parse(line, &rs->r[rs->n]) == 0) {
 			rs->n++;
 			line = NULL;
@@ -109,7 +99,7 @@ static int fetch(const char *mnt, int argc, char *const argv[],
 	}
 	free(line);
 	fclose(f);
-	return rc;
+	return 0;
 }
 
 /* ---- JSON ---- */

@@ -123,29 +123,9 @@ static int make_private(struct sv_view *v)
  */
 static int ask(const char *mnt, int argc, char *const argv[], FILE **lines)
 {
-	char why[512], rest[256];
-	int fd = ctl_connect(mnt, why, sizeof(why)), rc;
-	FILE *f;
+	int rc = ctl_ask(mnt, argc, argv, true, lines);
 
-	if (fd == -ENOTCONN)
-		return -1;
-	if (fd < 0) {
-		fprintf(stderr, "swactl: %s\n", why);
-		return 1;
-	}
-	f = ctl_request(fd, argc, argv);
-	if (!f) {
-		fprintf(stderr, "swactl: cannot talk to the daemon of '%s': "
-			"%s\n", mnt, strerror(errno));
-		close(fd);
-		return 1;
-	}
-	rc = ctl_status(f, NULL, rest, sizeof(rest));
-	if (rc == 0 && lines)
-		*lines = f;
-	else
-		fclose(f);
-	return rc;
+	return rc == -ENOTCONN ? -1 : rc;
 }
 
 /*

@@ -175,40 +175,6 @@ const char *printable(const char *s)
 	return buf;
 }
 
-/* Send a request to MNT's daemon; the reply stream or NULL (reported). */
-static FILE *request(const char *mnt, int argc, char *const argv[])
-{
-	char why[512];
-	FILE *f;
-	int fd = ctl_connect(mnt, why, sizeof(why));
-
-	if (fd < 0) {
-		fprintf(stderr, "swactl: %s\n", why);
-		return NULL;
-	}
-	f = ctl_request(fd, argc, argv);
-	if (!f) {
-		fprintf(stderr, "swactl: cannot talk to the daemon of '%s': %s\n",
-			mnt, strerror(errno));
-		close(fd);
-	}
-	return f;
-}
-
-/* Run one request and print nothing but errors; returns the exit code. */
-static int simple(const char *mnt, int argc, char *const argv[], char *rest,
-		  size_t size)
-{
-	FILE *f = request(mnt, argc, argv);
-	int rc;
-
-	if (!f)
-		return 1;
-	rc = ctl_status(f, NULL, rest, size);
-	fclose(f);
-	return rc;
-}
-
 static int parse_wait(const char *s, char *out, size_t size)
 {
 	double secs;
@@ -472,7 +438,7 @@ static int view_dir_path(const char *in, char *out, size_t size)
 static int cmd_mount(int argc, char **argv)
 {
 	bool json = argc == 5 && !strcmp(argv[4], "--json");
-	char dir[4096], rest[256];
+	char dir[4096];
 	int rc;
 
 	if (argc != 4 && !json)
@@ -484,8 +450,8 @@ static int cmd_mount(int argc, char **argv)
 			"path too long\n", printable(argv[3]));
 		return 1;
 	}
-	rc = simple(argv[1], 3, (char *[]){ "mount", argv[2], dir }, rest,
-		    sizeof(rest));
+	rc = ctl_ask(argv[1], 3, (char *[]){ "mount", argv[2], dir }, false,
+		     NULL);
 	if (rc == 0 && json) {
 		printf("{\"name\":\"%s\",\"mount\":", argv[2]);
 		report_json_str(argv[1]);
@@ -500,14 +466,12 @@ static int cmd_mount(int argc, char **argv)
 
 static int cmd_release(int argc, char **argv)
 {
-	char rest[256];
-
 	if (argc != 3)
 		return usage_error("release wants MNT NAME");
 	if (!parse_name_ok(argv[2]))
 		return usage_error("invalid checkpoint name '%s'", printable(argv[2]));
-	return simple(argv[1], 2, (char *[]){ "release", argv[2] }, rest,
-		      sizeof(rest));
+	return ctl_ask(argv[1], 2, (char *[]){ "release", argv[2] }, false,
+		       NULL);
 }
 
 /* sync start ID --count N [--wait SECS] (argv[0] is "start") */
