@@ -59,6 +59,7 @@ struct views {
 	pthread_cond_t gone;		/* a view or a T size walk ended */
 	struct view *list;		/* lock */
 	unsigned walks;			/* lock: T size walks running */
+	unsigned retiring;		/* lock: views unlisted, not yet freed */
 	atomic_bool stopping;		/* the walks must end */
 };
 
@@ -960,7 +961,23 @@ static const struct fuse_lowlevel_ops view_ops = {
 	.copy_file_range = view_copy_file_range,
 };
 
-static void view_unlist(struct view *v)
+static void view_free(struct view *v)
+{
+	if (v->se)
+		fuse_session_destroy(v->se);
+	if (v->itab)
+		ino_table_free(v->itab);
+	ckpt_put(v->ck);
+	free(v);
+}
+
+/*
+ * Take v off the list and free it, and only then tell views_free(): what
+ * v holds (its session, its reference to the checkpoint) must be gone
+ * before the engine is torn down, or its last ckpt_put() frees pre-images
+ * in a store that is being freed.
+ */
+static void view_retire(struct view *v)
 {
 	struct views *vs = v->vs;
 	struct view **pp;
@@ -970,18 +987,13 @@ static void view_unlist(struct view *v)
 		;
 	if (*pp)
 		*pp = v->next;
+	vs->retiring++;
+	pthread_mutex_unlock(&vs->lock);
+	view_free(v);
+	pthread_mutex_lock(&vs->lock);
+	vs->retiring--;
 	pthread_cond_broadcast(&vs->gone);
 	pthread_mutex_unlock(&vs->lock);
-}
-
-static void view_free(struct view *v)
-{
-	if (v->se)
-		fuse_session_destroy(v->se);
-	if (v->itab)
-		ino_table_free(v->itab);
-	ckpt_put(v->ck);
-	free(v);
 }
 
 /* Serve until unmounted, then end the view. */
@@ -998,8 +1010,7 @@ static void *view_thread(void *arg)
 	if (v->mnt_id)
 		vmount_detach(v->dir, v->mnt_id);
 	ckpt_view_detach(v->ck);
-	view_unlist(v);
-	view_free(v);
+	view_retire(v);
 	return NULL;
 }
 
@@ -1119,12 +1130,11 @@ int view_mount(struct fs_ctx *live, const char *name, const char *dir,
 	}
 	pthread_mutex_unlock(&vs->lock);
 	if (rc < 0) {
-		view_unlist(v);
 		if (v->se)
 			fuse_session_unmount(v->se);
 		if (v->mnt_id)
 			vmount_detach(v->dir, v->mnt_id);
-		view_free(v);
+		view_retire(v);
 	}
 	return rc;
 }
@@ -1161,11 +1171,11 @@ bool views_free(struct views *vs)
 			vmount_detach(v->dir, v->mnt_id);
 		else
 			umount2(v->dir, MNT_DETACH);
-	while ((vs->list || vs->walks) &&
+	while ((vs->list || vs->walks || vs->retiring) &&
 	       pthread_cond_timedwait(&vs->gone, &vs->lock, &deadline) !=
 	       ETIMEDOUT)
 		;
-	if (vs->list || vs->walks) {
+	if (vs->list || vs->walks || vs->retiring) {
 		pthread_mutex_unlock(&vs->lock);
 		return false;	/* view threads still use vs: leave it */
 	}
